@@ -1,0 +1,1 @@
+"""Hardware layer: one interface, devices built on it, lazily imported backends."""

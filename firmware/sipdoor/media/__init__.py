@@ -1,0 +1,1 @@
+"""Audio path: G.711, RTP/RTCP, jitter buffer, DTMF, tones (sans-IO)."""

@@ -1,0 +1,1 @@
+"""Sans-IO SIP user agent (RFC 3261 and friends)."""

@@ -1,0 +1,21 @@
+"""pytest set-up: firmware/ and tests/fw/ on sys.path, shared fixtures."""
+
+import os
+import shutil
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIRMWARE = os.path.join(ROOT, "firmware")
+sys.path.insert(0, FIRMWARE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "fw"))
+
+
+def venv_tool(name):
+    """Path of a command from the project venv (or PATH). Missing means failure, not skip."""
+    candidate = os.path.join(os.path.dirname(sys.executable), name)
+    if os.path.exists(candidate):
+        return candidate
+    found = shutil.which(name)
+    if not found:
+        raise AssertionError("%s is not installed: run `make test`, which installs it" % name)
+    return found
