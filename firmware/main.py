@@ -1,0 +1,233 @@
+"""sipdoor: the door station's only wiring point.
+
+    python3 firmware/main.py --config config.json
+    micropython firmware/main.py --config config.json
+
+Reads the config and the board, builds the hardware layer, the loop and the
+application, and runs until `quit` (sim board), SIGTERM or Ctrl-C. A bad
+config or board file stops start-up with exit code 2 and one line on stderr
+naming the file, the key and the problem.
+"""
+
+import sys
+
+from sipdoor import VERSION
+from sipdoor import board as boards
+from sipdoor import config as configs
+from sipdoor.app import App, StationStarted
+from sipdoor.clock import Clock
+from sipdoor.hal.base import load_backend
+from sipdoor.hal.devices import Devices
+from sipdoor.log import Log
+from sipdoor.loop import Loop
+from sipdoor.net import Poller, Udp, parse_hostport
+from sipdoor.report import Fanout, JsonLines
+from sipdoor.schema import ConfigError
+
+EXIT_USAGE = 2
+
+USAGE = """usage: main.py --config FILE [options]
+
+Run the sipdoor door station.
+
+options:
+  --config FILE        the station's config (JSON, see README); required
+  --board NAME         use this board instead of the config's "board"
+  --boards DIR         where board files live (default: boards/ beside firmware/)
+  --audio-in WAV       what the station sends: an 8 kHz mono 16-bit WAV file
+  --audio-out WAV      where the station writes what it receives
+  --view auto|tty|json how events are shown on stdout (auto: live view on a
+                       terminal, JSON lines otherwise)
+  --log-level LEVEL    debug, info, warning or error (default: the config's)
+  --version            print the version and exit
+  -h, --help           show this help and exit
+
+The simulated board reads commands from stdin: tap NAME, press NAME,
+release NAME, input NAME 0|1, help, quit."""
+
+OPTIONS = ("--config", "--board", "--boards", "--audio-in", "--audio-out", "--view", "--log-level")
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_args(argv):
+    """Options as a dict; a hand-written parser so the ESP32 needs no argparse."""
+    opts = {"view": "auto"}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-h", "--help"):
+            return {"help": True}
+        if arg == "--version":
+            return {"version": True}
+        name, value = arg, None
+        if "=" in arg and arg.startswith("--"):
+            name, value = arg.split("=", 1)
+        if name not in OPTIONS:
+            raise UsageError("unknown option %r" % arg)
+        if value is None:
+            i += 1
+            if i >= len(argv):
+                raise UsageError("%s needs a value" % name)
+            value = argv[i]
+        opts[name[2:].replace("-", "_")] = value
+        i += 1
+    if "config" not in opts:
+        raise UsageError("--config FILE is required")
+    if opts["view"] not in ("auto", "tty", "json"):
+        raise UsageError("--view must be auto, tty or json")
+    if "log_level" in opts and opts["log_level"] not in ("debug", "info", "warning", "error"):
+        raise UsageError("--log-level must be debug, info, warning or error")
+    return opts
+
+
+def _here():
+    path = __file__ if "/" in __file__ else "./" + __file__
+    return path.rsplit("/", 1)[0]
+
+
+def board_dirs(opts):
+    if "boards" in opts:
+        return [opts["boards"]]
+    here = _here()
+    return [here + "/../boards", here + "/boards", "boards"]
+
+
+def _isatty(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, OSError):
+        return False
+
+
+def make_reporter(opts, clock, board, listen):
+    view = opts["view"]
+    if view == "tty" or (view == "auto" and _isatty(sys.stdout)):
+        from sipdoor.view import LiveView
+
+        return LiveView(sys.stdout, clock, board, listen)
+    return JsonLines(sys.stdout, clock)
+
+
+def _install_signals(loop):
+    try:
+        import signal
+    except ImportError:
+        return  # MicroPython: Ctrl-C still raises KeyboardInterrupt
+
+    def stop(_signum, _frame):
+        loop.stop(0)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _report_error(log):
+    def report(exc):
+        log.error("unexpected error (the station keeps running): %r", exc)
+        if hasattr(sys, "print_exception"):
+            sys.print_exception(exc)
+        else:
+            import traceback
+
+            traceback.print_exception(type(exc), exc, exc.__traceback__)
+    return report
+
+
+def build(opts):
+    """Load and check everything; ConfigError for any bad input."""
+    config_path = opts["config"]
+    config = configs.load(config_path)
+    board_name = opts.get("board") or config["board"]
+    board, warnings = boards.load(board_name, board_dirs(opts), config_path)
+    configs.check_against_board(config, board, config_path)
+    return config, board, warnings
+
+
+def open_audio(backend, opts):
+    try:
+        return backend.audio(opts.get("audio_in"), opts.get("audio_out"))
+    except (OSError, ValueError) as e:
+        name = opts.get("audio_in") or opts.get("audio_out") or "audio"
+        raise ConfigError(name, None, "cannot open audio: %s" % e)
+
+
+def run(opts):
+    config, board, warnings = build(opts)
+    log = Log(opts.get("log_level") or config["log"]["level"])
+    for w in warnings:
+        log.warning(w)
+
+    clock = Clock()
+    loop = Loop(clock, Poller())
+    loop.on_error = _report_error(log)
+    listen = config["sip"]["listen"]
+    host, port = parse_hostport(listen)
+    try:
+        sip_sock = Udp(host, port)
+    except OSError as e:
+        raise ConfigError(opts["config"], "sip.listen", "cannot listen on %s: %s" % (listen, e))
+
+    backend = load_backend(board["platform"])(board)
+    audio = open_audio(backend, opts)
+    emit = Fanout()
+    reporter = make_reporter(opts, clock, board, listen)
+    emit.add(reporter.event)
+    devices = Devices(loop, backend, board, emit)
+    app = App(config, devices, emit, log)
+    emit.add(app.handle)
+
+    def sip_readable(_sock):
+        data, addr = sip_sock.recv()
+        if data is not None:
+            log.debug("SIP datagram of %d bytes from %s:%d dropped (no user agent yet)", len(data), addr[0],
+                      addr[1])
+
+    loop.poller.register(sip_sock.sock, sip_readable)
+    watchdog = backend.watchdog(board["watchdog_s"])
+    if watchdog is not None:
+        loop.every(1000, watchdog.feed)
+    backend.attach(loop, emit)
+    _install_signals(loop)
+
+    account = config["sip"]["account"]
+    registration = "off (peer-to-peer)" if account is None else "not registered"
+    app.start()
+    emit(StationStarted(board["name"], board["platform"], listen, registration))
+    reason = "quit"
+    code = 0
+    try:
+        code = loop.run()
+    except KeyboardInterrupt:
+        reason = "interrupted"
+    finally:
+        app.stop(reason)
+        devices.close()
+        audio.close()
+        backend.close()
+        sip_sock.close()
+    return code
+
+
+def main(argv):
+    try:
+        opts = parse_args(argv)
+    except UsageError as e:
+        sys.stderr.write("main.py: %s (see --help)\n" % e)
+        return EXIT_USAGE
+    if opts.get("help"):
+        print(USAGE)
+        return 0
+    if opts.get("version"):
+        print("sipdoor %s" % VERSION)
+        return 0
+    try:
+        return run(opts)
+    except ConfigError as e:
+        sys.stderr.write("%s\n" % e)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,146 @@
+"""The station's JSON config: defaults, validation, atomic save.
+
+Defaults are safe: no door code until one is set, nobody may call in until
+listed in sip.allow, and there is no default password (an account needs one).
+Every problem becomes one ConfigError line: file, key, what is wrong.
+"""
+
+from sipdoor.schema import ConfigError, Field, check_object, in_range, load_json, non_empty, one_of
+from sipdoor.storage import write_atomic
+from sipdoor.net import parse_hostport
+
+CODE_DIGITS = "0123456789ABCD"
+MIN_CODE_LEN = 4
+MAX_CODE_LEN = 16
+
+
+def _hostport(value):
+    try:
+        parse_hostport(value)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def sip_uri(value):
+    """A SIP URI as the user writes it: sip:user@host[:port] or sip:host."""
+    lower = value.lower()
+    if not (lower.startswith("sip:") or lower.startswith("sips:")):
+        return "must be a SIP URI starting with sip: or sips:, not %r" % value
+    rest = value.split(":", 1)[1]
+    host = rest.rsplit("@", 1)[-1]
+    if not rest or not host or " " in value:
+        return "must be a SIP URI like sip:101@pbx.example, not %r" % value
+    return None
+
+
+def _door_code(value):
+    if not MIN_CODE_LEN <= len(value) <= MAX_CODE_LEN:
+        return "door codes need %d to %d digits" % (MIN_CODE_LEN, MAX_CODE_LEN)
+    for ch in value:
+        if ch not in CODE_DIGITS:
+            return "door codes use the digits 0-9 and A-D only ('*' clears and '#' ends an attempt)"
+    return None
+
+
+def _unique(value):
+    seen = []
+    for v in value:
+        if v in seen:
+            return "%r appears twice" % v
+        seen.append(v)
+    return None
+
+
+def _targets(value):
+    if not value:
+        return "needs at least one target"
+    return _unique(value)
+
+
+ACCOUNT = {
+    "user": Field(str, required=True, check=non_empty),
+    "password": Field(str, required=True, check=non_empty),
+    "domain": Field(str, required=True, check=non_empty),
+    "registrar": Field(str, nullable=True, check=sip_uri),
+    "proxy": Field(str, nullable=True, check=sip_uri),
+    "expires": Field(int, default=600, check=in_range(60, 86400, " s")),
+}
+
+SIP = {
+    "listen": Field(str, default="0.0.0.0:5060", check=_hostport),
+    "account": Field(dict, nullable=True, fields=ACCOUNT),
+    "allow": Field(list, default=[], items=Field(str, check=sip_uri), check=_unique),
+    "auto_answer": Field(bool, default=True),
+}
+
+BUTTON = {
+    "targets": Field(list, required=True, items=Field(str, check=sip_uri), check=_targets),
+    "mode": Field(str, default="parallel", check=one_of("parallel", "sequential")),
+    "ring_timeout_s": Field(int, default=30, check=in_range(5, 600, " s")),
+}
+
+DOOR = {
+    "relay": Field(str, default="door"),
+    "pulse_ms": Field(int, default=3000, check=in_range(100, 60000, " ms")),
+    "codes": Field(list, default=[], items=Field(str, check=_door_code), check=_unique),
+    "lockout": Field(dict, default={}, fields={
+        "attempts": Field(int, default=5, check=in_range(1, 100)),
+        "seconds": Field(int, default=60, check=in_range(1, 86400, " s")),
+    }),
+}
+
+SPEC = {
+    "board": Field(str, required=True, check=non_empty),
+    "sip": Field(dict, default={}, fields=SIP),
+    "buttons": Field(dict, default={}, entries=Field(dict, fields=BUTTON)),
+    "door": Field(dict, default={}, fields=DOOR),
+    "call": Field(dict, default={}, fields={
+        "max_duration_s": Field(int, default=180, check=in_range(10, 3600, " s")),
+    }),
+    "audio": Field(dict, default={}, fields={
+        "codecs": Field(list, default=["PCMU", "PCMA"], items=Field(str, check=one_of("PCMU", "PCMA")),
+                        check=lambda v: _unique(v) or (None if v else "needs at least one codec")),
+        "ptime_ms": Field(int, default=20, check=one_of(10, 20, 30, 40)),
+    }),
+    "log": Field(dict, default={}, fields={
+        "level": Field(str, default="info", check=one_of("debug", "info", "warning", "error")),
+    }),
+}
+
+
+def validate(data, path="config"):
+    """Check a parsed config; return it with every default filled in."""
+    config = check_object(SPEC, data, path)
+    account = config["sip"]["account"]
+    if account is not None and account["registrar"] is None:
+        account["registrar"] = "sip:" + account["domain"]
+    return config
+
+
+def load(path):
+    return validate(load_json(path), path)
+
+
+def check_against_board(config, board, path):
+    """The config may only name buttons and relays the board has."""
+    for name in config["buttons"]:
+        spec = board["buttons"].get(name)
+        if spec is None:
+            raise ConfigError(path, "buttons." + name, "no such button on board %r (it has: %s)"
+                              % (board["name"], ", ".join(sorted(board["buttons"])) or "none"))
+        if spec["role"] != "call":
+            raise ConfigError(path, "buttons." + name, "board button %r is an %s button, not a call button"
+                              % (name, spec["role"]))
+    relay = config["door"]["relay"]
+    if relay not in board["relays"]:
+        raise ConfigError(path, "door.relay", "no such relay on board %r (it has: %s)"
+                          % (board["name"], ", ".join(sorted(board["relays"])) or "none"))
+
+
+def save(config, path):
+    """Write the config so a power cut leaves either the old or the new file."""
+    import json
+
+    validate(config, path)
+    write_atomic(path, json.dumps(config) + "\n")

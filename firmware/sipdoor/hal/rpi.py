@@ -1,0 +1,195 @@
+"""Raspberry Pi backend: gpiozero pins, PyAudio sound, smbus2 I2C, systemd watchdog.
+
+Pins come from gpiozero's pin-factory interface (lgpio on current Pi OS,
+MockFactory in tests), used at the pin level so polarity, pulls and
+debounce are ours and the same on every platform. gpiozero calls
+when_changed on its own thread: we only queue the edge and wake the loop
+through a socket pair.
+"""
+
+import os
+import socket
+
+from sipdoor.hal import base
+
+_PULLS = {"up": "up", "down": "down", "none": "floating"}
+
+
+class GpioInput(base.InputPin):
+    def __init__(self, pin, spec, name, edges):
+        self.pin = pin
+        self.invert = spec["active"] == "low"
+        pin.function = "input"
+        pin.pull = _PULLS[spec["pull"]]
+        pin.edges = "both"
+        pin.bounce = None
+
+        def changed(ticks, state):
+            # gpiozero passes the new state; it may be None on some factories.
+            level = pin.state if state is None else state
+            edges.put(name, (1 if level else 0) ^ self.invert)
+
+        pin.when_changed = changed
+
+    def value(self):
+        return (1 if self.pin.state else 0) ^ self.invert
+
+    def close(self):
+        self.pin.when_changed = None
+        self.pin.close()
+
+
+class GpioOutput(base.OutputPin):
+    def __init__(self, pin, spec):
+        self.pin = pin
+        self.invert = spec["active"] == "low"
+        # Go straight to the inactive level: an active-low relay must not
+        # click on while the pin becomes an output.
+        pin.output_with_state(bool(self.invert))
+        self.level = 0
+
+    def set(self, level):
+        self.level = 1 if level else 0
+        self.pin.state = bool(self.level ^ self.invert)
+
+    def value(self):
+        return self.level
+
+    def close(self):
+        self.set(0)
+        self.pin.close()
+
+
+class SystemdWatchdog:
+    """sd_notify over $NOTIFY_SOCKET: READY=1 once, WATCHDOG=1 on each feed."""
+
+    def __init__(self, address):
+        if address.startswith("@"):
+            address = "\0" + address[1:]
+        self.address = address
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify(b"READY=1")
+
+    def notify(self, message):
+        try:
+            self.sock.sendto(message, self.address)
+        except OSError:
+            pass
+
+    def feed(self):
+        self.notify(b"WATCHDOG=1")
+
+
+class PyAudioDevice:
+    """8 kHz mono 16-bit through PortAudio, never blocking the loop.
+
+    A frame is read only when one is waiting and written only when there is
+    room; otherwise the microphone gives silence and the frame is dropped.
+    """
+
+    def __init__(self, spec, frame_samples=160):
+        import pyaudio  # only a Pi with sound needs it
+
+        self.pa = pyaudio.PyAudio()
+        self.frame_samples = frame_samples
+        rate = spec["rate"]
+        self.inp = self.pa.open(format=pyaudio.paInt16, channels=1, rate=rate, input=True,
+                                frames_per_buffer=frame_samples,
+                                input_device_index=self._device(spec["input"], "maxInputChannels"))
+        self.out = self.pa.open(format=pyaudio.paInt16, channels=1, rate=rate, output=True,
+                                frames_per_buffer=frame_samples,
+                                output_device_index=self._device(spec["output"], "maxOutputChannels"))
+
+    def _device(self, name, channels_key):
+        if not name or name == "default":
+            return None
+        for i in range(self.pa.get_device_count()):
+            info = self.pa.get_device_info_by_index(i)
+            if name in info["name"] and info[channels_key] > 0:
+                return i
+        raise OSError("no audio device named %r" % name)
+
+    def read_into(self, buf):
+        n = len(buf) // 2
+        if self.inp.get_read_available() >= n:
+            buf[:] = self.inp.read(n, exception_on_overflow=False)
+        else:
+            buf[:] = bytes(len(buf))
+        return len(buf)
+
+    def write(self, buf):
+        if self.out.get_write_available() >= len(buf) // 2:
+            self.out.write(bytes(buf), exception_on_underflow=False)
+
+    def close(self):
+        for s in (self.inp, self.out):
+            s.stop_stream()
+            s.close()
+        self.pa.terminate()
+
+
+class Backend(base.Backend):
+    name = "rpi"
+
+    def __init__(self, board, pin_factory=None):
+        base.Backend.__init__(self, board)
+        if pin_factory is None:
+            from gpiozero import Device
+
+            if Device.pin_factory is None:
+                Device.pin_factory = Device._default_pin_factory()
+            pin_factory = Device.pin_factory
+        self.factory = pin_factory
+        self.pins = {}
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self.edges.wake = self._wake
+
+    def _wake(self):
+        try:
+            self._wake_w.send(b"!")
+        except OSError:
+            pass  # the pipe is full: the loop is already awake
+
+    def _drain_wake(self, _sock):
+        try:
+            while self._wake_r.recv(256):
+                pass
+        except OSError:
+            pass
+
+    def input_pin(self, name, spec):
+        pin = GpioInput(self.factory.pin(spec["pin"]), spec, name, self.edges)
+        self.pins[name] = pin
+        return pin
+
+    def output_pin(self, name, spec):
+        pin = GpioOutput(self.factory.pin(spec["pin"]), spec)
+        self.pins[name] = pin
+        return pin
+
+    def audio(self, audio_in=None, audio_out=None):
+        spec = self.board["audio"]
+        if audio_in or audio_out or spec["kind"] in ("none", "wav"):
+            from sipdoor.hal.wav import WavAudio
+
+            return WavAudio(audio_in, audio_out)
+        return PyAudioDevice(spec)
+
+    def i2c(self):
+        """An smbus2 bus for the board's I2C parts (audio codecs, expanders)."""
+        from smbus2 import SMBus
+
+        return SMBus(self.board["i2c"]["bus"])
+
+    def watchdog(self, timeout_s):
+        address = os.environ.get("NOTIFY_SOCKET")
+        return SystemdWatchdog(address) if address else None
+
+    def attach(self, loop, emit, stream=None):
+        loop.poller.register(self._wake_r, self._drain_wake)
+
+    def close(self):
+        self._wake_r.close()
+        self._wake_w.close()

@@ -1,0 +1,153 @@
+"""Sockets and the one poll the loop waits in.
+
+select.poll() reports a file descriptor on CPython and the object itself on
+MicroPython; Poller hides that, so the loop sees (callback, object) pairs.
+"""
+
+import select
+import socket
+
+
+class Poller:
+    """One select.poll over sockets and streams, each with a callback."""
+
+    def __init__(self):
+        self._poll = select.poll()
+        self._by_key = {}
+
+    @staticmethod
+    def _key(obj):
+        if isinstance(obj, int):
+            return obj
+        try:
+            return obj.fileno()
+        except (AttributeError, OSError):
+            return id(obj)
+
+    def register(self, obj, callback):
+        self._poll.register(obj, select.POLLIN)
+        self._by_key[self._key(obj)] = (callback, obj)
+
+    def unregister(self, obj):
+        try:
+            self._poll.unregister(obj)
+        except (KeyError, OSError, ValueError):
+            pass
+        self._by_key.pop(self._key(obj), None)
+
+    def wait(self, timeout_ms):
+        ready = []
+        for entry in self._poll.poll(timeout_ms if timeout_ms > 0 else 0):
+            found = self._by_key.get(self._key(entry[0]))
+            if found is not None:
+                ready.append(found)
+            elif entry[1] & (select.POLLHUP | select.POLLERR):
+                # A source we no longer track still reports hang-up: drop it.
+                try:
+                    self._poll.unregister(entry[0])
+                except (KeyError, OSError, ValueError):
+                    pass
+        return ready
+
+
+def parse_hostport(text, default_port=5060):
+    """Split "host:port", "[v6]:port" or "host" into (host, port).
+
+    Raises ValueError with a short reason for the caller's error message.
+    """
+    if not isinstance(text, str) or not text:
+        raise ValueError("expected \"host:port\"")
+    port = default_port
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise ValueError("unclosed '[' in IPv6 address")
+        host = text[1:end]
+        rest = text[end + 1:]
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError("expected ':' after ']'")
+            port = rest[1:]
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    elif ":" in text:
+        raise ValueError("IPv6 address must be in brackets, e.g. [::1]:5060")
+    else:
+        host = text
+    if not host:
+        raise ValueError("missing host")
+    try:
+        port = int(port)
+    except ValueError:
+        raise ValueError("bad port %r" % port)
+    if not 1 <= port <= 65535:
+        raise ValueError("bad port %d (expected 1-65535)" % port)
+    return host, port
+
+
+def udp_socket(host, port):
+    """A non-blocking UDP socket bound to host:port (port 0 picks a free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    addr = socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM)[0][-1]
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    except (AttributeError, OSError):
+        pass
+    sock.bind(addr)
+    sock.setblocking(False)
+    return sock
+
+
+def _sockaddr_to_tuple(addr):
+    """MicroPython's unix port gives raw sockaddr bytes; make (host, port)."""
+    if isinstance(addr, tuple):
+        return (addr[0], addr[1])
+    family = addr[0] | (addr[1] << 8)
+    port = (addr[2] << 8) | addr[3]
+    if family == socket.AF_INET:
+        return ("%d.%d.%d.%d" % (addr[4], addr[5], addr[6], addr[7]), port)
+    raw = addr[8:24]
+    groups = ["%x" % ((raw[i] << 8) | raw[i + 1]) for i in range(0, 16, 2)]
+    return (":".join(groups), port)
+
+
+class Udp:
+    """A bound UDP socket with (host, port) addresses on both runtimes."""
+
+    def __init__(self, host, port):
+        self.sock = udp_socket(host, port)
+        self.host = host
+        self.port = port
+        self._targets = {}  # (host, port) -> resolved sockaddr, bounded
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def recv(self, size=65535):
+        """(data, (host, port)), or (None, None) when nothing is waiting."""
+        try:
+            data, addr = self.sock.recvfrom(size)
+        except OSError:
+            return None, None
+        return data, _sockaddr_to_tuple(addr)
+
+    def send(self, data, addr):
+        """Send a datagram to (host, port); False instead of raising."""
+        target = self._targets.get(addr)
+        if target is None:
+            try:
+                target = socket.getaddrinfo(addr[0], addr[1], 0, socket.SOCK_DGRAM)[0][-1]
+            except (OSError, IndexError):
+                return False
+            if len(self._targets) >= 32:
+                self._targets.clear()
+            self._targets[addr] = target
+        try:
+            self.sock.sendto(data, target)
+            return True
+        except OSError:
+            return False
+
+    def close(self):
+        self.sock.close()

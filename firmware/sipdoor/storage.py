@@ -1,0 +1,22 @@
+"""Files that must survive a power cut: write aside, flush, then rename."""
+
+import os
+
+
+def write_atomic(path, text):
+    """Replace path with text; a crash leaves either the old or the new file."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        if hasattr(os, "fsync"):
+            os.fsync(f.fileno())
+    try:
+        os.rename(tmp, path)
+    except OSError:
+        # Some filesystems (FAT on a board) refuse to rename over a file.
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+        os.rename(tmp, path)
