@@ -146,11 +146,14 @@ def build(opts):
 
 
 def open_audio(backend, opts):
+    from sipdoor.hal.wav import WavError
+
     try:
         return backend.audio(opts.get("audio_in"), opts.get("audio_out"))
+    except WavError as e:
+        raise ConfigError(e.path or "audio", None, e.message)
     except (OSError, ValueError) as e:
-        name = opts.get("audio_in") or opts.get("audio_out") or "audio"
-        raise ConfigError(name, None, "cannot open audio: %s" % e)
+        raise ConfigError(opts["config"], None, "cannot open the board's audio device: %s" % e)
 
 
 def run(opts):
@@ -193,8 +196,8 @@ def run(opts):
 
     account = config["sip"]["account"]
     registration = "off (peer-to-peer)" if account is None else "not registered"
-    app.start()
     emit(StationStarted(board["name"], board["platform"], listen, registration))
+    app.start()
     reason = "quit"
     code = 0
     try:

@@ -1,9 +1,9 @@
 """Wrapping millisecond ticks, the same on CPython and MicroPython.
 
 Deadlines are absolute tick values. Ticks wrap at 2**30 ms (about 12.4 days),
-as on MicroPython, so two ticks are only ever compared with ticks_diff().
-On MicroPython these are the built-in time.ticks_*; CPython gets a shim with
-the same arithmetic, so wrap-around behaves identically on both.
+as on the ESP32, so two ticks are only ever compared with ticks_diff(). The
+arithmetic is ours on every runtime, so wrap-around behaves identically on
+CPython, the MicroPython unix port and a board.
 """
 
 import time
@@ -13,24 +13,28 @@ TICKS_MAX = TICKS_PERIOD - 1
 _HALF = TICKS_PERIOD // 2
 
 if hasattr(time, "ticks_ms"):
-    ticks_ms = time.ticks_ms
-    ticks_add = time.ticks_add
-    ticks_diff = time.ticks_diff
+    # MicroPython. Ports differ in their tick period (2**30 on the ESP32,
+    # far larger on the 64-bit unix port), so mask to one period for all.
+    def ticks_ms():
+        return time.ticks_ms() & TICKS_MAX
+
     sleep_ms = time.sleep_ms
 else:
 
     def ticks_ms():
         return int(time.monotonic() * 1000) & TICKS_MAX
 
-    def ticks_add(ticks, delta):
-        return (ticks + delta) & TICKS_MAX
-
-    def ticks_diff(end, start):
-        """Signed distance from start to end, valid within half a period."""
-        return ((end - start + _HALF) & TICKS_MAX) - _HALF
-
     def sleep_ms(ms):
         time.sleep(ms / 1000)
+
+
+def ticks_add(ticks, delta):
+    return (ticks + delta) & TICKS_MAX
+
+
+def ticks_diff(end, start):
+    """Signed distance from start to end, valid within half a period."""
+    return ((end - start + _HALF) & TICKS_MAX) - _HALF
 
 
 class Clock:

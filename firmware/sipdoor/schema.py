@@ -10,7 +10,7 @@ class ConfigError(Exception):
     """A bad config or board file. str() is the one line shown to the user."""
 
     def __init__(self, path, key, problem):
-        Exception.__init__(self, path, key, problem)
+        super().__init__(path, key, problem)
         self.path = path
         self.key = key
         self.problem = problem

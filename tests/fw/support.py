@@ -49,3 +49,73 @@ def repo_path(rel):
     if not here.startswith("/"):
         here = os.getcwd() + "/" + here
     return here + "/../../" + rel
+
+
+class FakePoller:
+    """Stands in for net.Poller: waiting just moves the fake clock.
+
+    late_ms makes every wait overshoot (a busy machine); ready holds
+    (callback, obj) pairs to hand back on the next wait.
+    """
+
+    def __init__(self, clock, late_ms=0):
+        self.clock = clock
+        self.late_ms = late_ms
+        self.ready = []
+        self.registered = {}
+        self.waits = 0
+
+    def register(self, obj, callback):
+        self.registered[id(obj)] = (callback, obj)
+
+    def unregister(self, obj):
+        self.registered.pop(id(obj), None)
+
+    def wait(self, timeout_ms):
+        self.waits += 1
+        if self.ready:
+            ready, self.ready = self.ready, []
+            return ready
+        self.clock.advance(timeout_ms + self.late_ms)
+        return []
+
+
+def make_loop(start=0, late_ms=0):
+    from sipdoor.clock import FakeClock
+    from sipdoor.loop import Loop
+
+    clock = FakeClock(start)
+    return Loop(clock, FakePoller(clock, late_ms)), clock
+
+
+def run_for(loop, clock, ms):
+    """Run the loop until ms of fake time have passed."""
+    from sipdoor.clock import ticks_add, ticks_diff
+
+    end = ticks_add(clock.now(), ms)
+    while ticks_diff(end, clock.now()) > 0:
+        loop._run_hooks()  # queued edges wake a real loop at once
+        wait = loop.next_delay(clock.now())
+        left = ticks_diff(end, clock.now())
+        if wait is None or wait > left:
+            clock.advance(left)
+            loop.run_timers(clock.now())
+            loop._run_hooks()
+            break
+        loop.run_once()
+
+
+class Recorder:
+    """An event sink that keeps what it got."""
+
+    def __init__(self):
+        self.events = []
+
+    def __call__(self, ev):
+        self.events.append(ev)
+
+    def kinds(self):
+        return [e.to_dict()["event"] for e in self.events]
+
+    def of(self, cls):
+        return [e for e in self.events if isinstance(e, cls)]

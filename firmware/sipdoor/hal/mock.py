@@ -17,7 +17,9 @@ except ImportError:
 class _PlainInput(base.InputPin):
     def __init__(self, spec, name, edges):
         self.invert = 1 if spec["active"] == "low" else 0
-        self.physical = self.invert  # idle level: released
+        # An open contact reads what its pull resistor gives it.
+        pull = spec.get("pull", "none")
+        self.physical = 1 if pull == "up" else 0 if pull == "down" else self.invert
         self.name = name
         self.edges = edges
 
@@ -82,6 +84,17 @@ def _physical_active(spec):
 class Backend(_Base):
     """The board's pins by name, plus ways for a test to act on them."""
 
+    def __init__(self, board):
+        _Base.__init__(self, board)
+        self.preset = {}  # levels driven before the pins exist (a stuck button)
+
+    def input_pin(self, name, spec):
+        pin = _Base.input_pin(self, name, spec)
+        if name in self.preset:
+            self.drive(name, self.preset.pop(name))
+            self.edges.drain()  # the level was there before the station started
+        return pin
+
     def _spec(self, name):
         b = self.board
         for group in ("buttons", "inputs", "relays", "leds"):
@@ -91,6 +104,9 @@ class Backend(_Base):
 
     def drive(self, name, active):
         """Set an input as the hardware would: 1 = pressed / contact active."""
+        if name not in self.pins:
+            self.preset[name] = active
+            return
         level = _physical_active(self._spec(name)) ^ (0 if active else 1)
         pin = self.pins[name]
         if MockFactory is not None:

@@ -18,18 +18,22 @@ _PULLS = {"up": "up", "down": "down", "none": "floating"}
 class GpioInput(base.InputPin):
     def __init__(self, pin, spec, name, edges):
         self.pin = pin
+        self.name = name
+        self.edges = edges
         self.invert = spec["active"] == "low"
         pin.function = "input"
         pin.pull = _PULLS[spec["pull"]]
         pin.edges = "both"
         pin.bounce = None
+        # gpiozero keeps only a weak reference to the callback: a bound
+        # method lives as long as this object does.
+        pin.when_changed = self._changed
 
-        def changed(ticks, state):
-            # gpiozero passes the new state; it may be None on some factories.
-            level = pin.state if state is None else state
-            edges.put(name, (1 if level else 0) ^ self.invert)
-
-        pin.when_changed = changed
+    def _changed(self, ticks, state):
+        # Called on gpiozero's thread: only queue the edge. The state may be
+        # None on some pin factories; read it then.
+        level = self.pin.state if state is None else state
+        self.edges.put(self.name, (1 if level else 0) ^ self.invert)
 
     def value(self):
         return (1 if self.pin.state else 0) ^ self.invert

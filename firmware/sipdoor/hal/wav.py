@@ -14,7 +14,12 @@ FRAME_BYTES = FRAME_SAMPLES * 2
 
 
 class WavError(ValueError):
-    pass
+    """A file that is not 8 kHz mono 16-bit PCM WAV; path names the file."""
+
+    def __init__(self, message, path=None):
+        super().__init__(message)
+        self.message = message
+        self.path = path
 
 
 def _read_exact(f, n):
@@ -22,6 +27,11 @@ def _read_exact(f, n):
     if data is None or len(data) != n:
         raise WavError("file ends early")
     return data
+
+
+def _os_reason(e):
+    code = e.args[0] if e.args else None
+    return {2: "file not found", 13: "permission denied", 21: "is a directory"}.get(code, str(e))
 
 
 class WavReader:
@@ -40,8 +50,8 @@ class WavReader:
 
     def _parse_header(self):
         f = self.f
-        head = _read_exact(f, 12)
-        if head[0:4] != b"RIFF" or head[8:12] != b"WAVE":
+        head = f.read(12)
+        if len(head) < 12 or head[0:4] != b"RIFF" or head[8:12] != b"WAVE":
             raise WavError("not a WAV file")
         fmt = None
         offset = 12
@@ -131,8 +141,17 @@ class WavAudio:
     """An audio device made of two WAV files (either may be absent)."""
 
     def __init__(self, audio_in=None, audio_out=None):
-        self.reader = WavReader(audio_in) if audio_in else None
-        self.writer = WavWriter(audio_out) if audio_out else None
+        self.reader = self.writer = None
+        try:
+            self.reader = WavReader(audio_in) if audio_in else None
+        except (OSError, WavError) as e:
+            raise WavError(getattr(e, "message", None) or _os_reason(e), audio_in)
+        try:
+            self.writer = WavWriter(audio_out) if audio_out else None
+        except OSError as e:
+            if self.reader is not None:
+                self.reader.close()
+            raise WavError(_os_reason(e), audio_out)
 
     def read_into(self, buf):
         """The microphone: the next frame from the input file, or silence."""

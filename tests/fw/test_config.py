@@ -1,0 +1,119 @@
+"""Config: safe defaults, one clear line per mistake, atomic save."""
+
+import json
+import os
+
+import support
+from sipdoor import config
+from sipdoor.schema import ConfigError
+
+MINIMAL = {"board": "sim"}
+
+
+def check_error(data, key, words):
+    e = support.raises(ConfigError, config.validate, data, "c.json")
+    line = str(e)
+    assert line.startswith("c.json: "), line
+    assert e.key == key, (e.key, line)
+    for w in words:
+        assert w in line, (w, line)
+    assert "\n" not in line
+
+
+def test_defaults_are_safe():
+    c = config.validate(dict(MINIMAL))
+    assert c["door"]["codes"] == []  # no door code until one is set
+    assert c["sip"]["allow"] == []  # nobody may call in until listed
+    assert c["sip"]["account"] is None  # no account, so no default password
+    assert c["sip"]["listen"] == "0.0.0.0:5060"
+    assert c["door"]["lockout"] == {"attempts": 5, "seconds": 60}
+    assert c["audio"]["codecs"] == ["PCMU", "PCMA"]
+
+
+def test_example_config_is_valid():
+    c = config.load(support.repo_path("firmware/config.example.json"))
+    assert c["board"] == "sim"
+    assert c["door"]["codes"] == []
+
+
+def test_account_gets_registrar_from_domain():
+    c = config.validate({"board": "sim", "sip": {"account": {"user": "door", "password": "x7!kq", "domain": "pbx.lan"}}})
+    assert c["sip"]["account"]["registrar"] == "sip:pbx.lan"
+    assert c["sip"]["account"]["expires"] == 600
+
+
+def test_bad_inputs_each_get_one_line():
+    cases = [
+        ({"board": "sim", "colour": "red"}, "colour", ["unknown key"]),
+        ({"board": 5}, "board", ["must be a string", "an integer"]),
+        ({}, "board", ["missing"]),
+        ({"board": "sim", "sip": {"listen": "0.0.0.0:99999"}}, "sip.listen", ["bad port"]),
+        ({"board": "sim", "sip": {"listen": "0.0.0.0:http"}}, "sip.listen", ["bad port"]),
+        ({"board": "sim", "sip": {"allow": ["101@pbx"]}}, "sip.allow[0]", ["SIP URI"]),
+        ({"board": "sim", "sip": {"account": {"user": "door", "domain": "pbx"}}}, "sip.account.password",
+         ["missing"]),
+        ({"board": "sim", "sip": {"account": {"user": "door", "password": "", "domain": "pbx"}}},
+         "sip.account.password", ["empty"]),
+        ({"board": "sim", "sip": {"auto_answer": "yes"}}, "sip.auto_answer", ["true or false"]),
+        ({"board": "sim", "door": {"codes": ["12"]}}, "door.codes[0]", ["4 to 16 digits"]),
+        ({"board": "sim", "door": {"codes": ["12#4"]}}, "door.codes[0]", ["0-9"]),
+        ({"board": "sim", "door": {"codes": ["1234", "1234"]}}, "door.codes", ["twice"]),
+        ({"board": "sim", "door": {"pulse_ms": 10}}, "door.pulse_ms", ["out of range"]),
+        ({"board": "sim", "door": {"pulse_ms": True}}, "door.pulse_ms", ["an integer", "true or false"]),
+        ({"board": "sim", "buttons": {"call": {"targets": []}}}, "buttons.call.targets", ["at least one"]),
+        ({"board": "sim", "buttons": {"call": {"targets": ["sip:1@h"], "mode": "random"}}}, "buttons.call.mode",
+         ["one of"]),
+        ({"board": "sim", "buttons": {"bad name": {"targets": ["sip:1@h"]}}}, "buttons.bad name", ["bad name"]),
+        ({"board": "sim", "audio": {"codecs": ["G729"]}}, "audio.codecs[0]", ["one of"]),
+        ({"board": "sim", "sip": None}, "sip", ["not null"]),
+        (["board"], "", ["must be an object"]),
+    ]
+    for data, key, words in cases:
+        check_error(data, key, words)
+
+
+def test_file_errors_name_the_file():
+    d = support.tmpdir()
+    missing = d + "/nope.json"
+    e = support.raises(ConfigError, config.load, missing)
+    assert str(e) == missing + ": file not found"
+    bad = support.write_file(d + "/bad.json", '{"board": "sim",')
+    e = support.raises(ConfigError, config.load, bad)
+    assert str(e).startswith(bad + ": malformed JSON")
+    e = support.raises(ConfigError, config.load, d)
+    assert str(e).startswith(d + ": ")
+
+
+def test_save_is_atomic_and_round_trips():
+    d = support.tmpdir()
+    path = d + "/config.json"
+    support.write_file(path, "old contents")
+    c = config.validate({"board": "sim", "door": {"codes": ["2468"]}})
+    config.save(c, path)
+    assert config.load(path) == c
+    assert "config.json.tmp" not in os.listdir(d)
+
+
+def test_save_refuses_an_invalid_config():
+    d = support.tmpdir()
+    path = support.write_file(d + "/config.json", json.dumps({"board": "sim"}))
+    bad = {"board": "sim", "door": {"codes": ["1"]}}
+    support.raises(ConfigError, config.save, bad, path)
+    assert config.load(path)["board"] == "sim"  # the old file is untouched
+
+
+def test_config_must_match_the_board():
+    from sipdoor import board
+
+    b, _ = board.load("sim", [support.repo_path("boards")])
+    ok = config.validate({"board": "sim", "buttons": {"call": {"targets": ["sip:1@h"]}}})
+    config.check_against_board(ok, b, "c.json")
+    wrong = config.validate({"board": "sim", "buttons": {"front": {"targets": ["sip:1@h"]}}})
+    e = support.raises(ConfigError, config.check_against_board, wrong, b, "c.json")
+    assert e.key == "buttons.front" and "no such button" in str(e)
+    exit_btn = config.validate({"board": "sim", "buttons": {"exit": {"targets": ["sip:1@h"]}}})
+    e = support.raises(ConfigError, config.check_against_board, exit_btn, b, "c.json")
+    assert "not a call button" in str(e)
+    relay = config.validate({"board": "sim", "door": {"relay": "gate"}})
+    e = support.raises(ConfigError, config.check_against_board, relay, b, "c.json")
+    assert e.key == "door.relay"
