@@ -73,6 +73,8 @@ class LiveView:
         if len(self.recent) > RECENT:
             self.recent.pop(0)
         self.redraw()
+        if kind == "stopped":
+            self.stream.write("\n")
 
     def render(self):
         b = self.board
