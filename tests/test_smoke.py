@@ -77,6 +77,8 @@ def test_closed_stdin_does_not_stop_the_station(runtime, tmp_path):
 
 
 def test_sigterm_stops_cleanly_with_relays_off(tmp_path):
+    # CPython only: MicroPython has no signal module (on a board the
+    # watchdog and a reset stand in for SIGTERM; relays start off).
     st = Station("cpython", write_config(tmp_path, door={"relay": "door", "pulse_ms": 60000}))
     try:
         st.wait_for(lambda e: e["event"] == "ready")
@@ -105,6 +107,8 @@ def _read_pty(fd, want, timeout=10.0):
 
 
 def test_live_view_on_a_terminal(tmp_path):
+    # CPython only: MicroPython's stdout has no isatty(), so it always writes
+    # JSON lines (a board has no terminal to draw on).
     master, slave = pty.openpty()
     proc = subprocess.Popen(interpreter("cpython") + [MAIN, "--config", write_config(tmp_path)],
                             stdin=slave, stdout=slave, stderr=subprocess.PIPE, cwd=ROOT)
