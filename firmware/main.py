@@ -152,8 +152,8 @@ def open_audio(backend, opts):
         return backend.audio(opts.get("audio_in"), opts.get("audio_out"))
     except WavError as e:
         raise ConfigError(e.path or "audio", None, e.message)
-    except (OSError, ValueError) as e:
-        raise ConfigError(opts["config"], None, "cannot open the board's audio device: %s" % e)
+    except Exception as e:  # a missing sound card, I2S not available, ...
+        raise ConfigError(opts["config"], "board", "cannot open the board's audio device: %s" % e)
 
 
 def run(opts):
@@ -172,7 +172,11 @@ def run(opts):
     except OSError as e:
         raise ConfigError(opts["config"], "sip.listen", "cannot listen on %s: %s" % (listen, e))
 
-    backend = load_backend(board["platform"])(board)
+    try:
+        backend = load_backend(board["platform"])(board)
+    except Exception as e:  # no GPIO on this machine, gpiozero missing, ...
+        raise ConfigError(opts["config"], "board", "cannot use the %s hardware of board %r here: %s"
+                          % (board["platform"], board["name"], e))
     audio = open_audio(backend, opts)
     emit = Fanout()
     reporter = make_reporter(opts, clock, board, listen)

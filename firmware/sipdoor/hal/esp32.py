@@ -96,6 +96,11 @@ class Watchdog:
 class Backend(base.Backend):
     name = "esp32"
 
+    def __init__(self, board):
+        if not hasattr(machine, "Pin"):
+            raise OSError("this MicroPython has no machine.Pin (is it an ESP32?)")
+        base.Backend.__init__(self, board)
+
     def input_pin(self, name, spec):
         return PinInput(spec, name, self.edges)
 

@@ -138,10 +138,16 @@ class Backend(base.Backend):
     def __init__(self, board, pin_factory=None):
         base.Backend.__init__(self, board)
         if pin_factory is None:
+            import warnings
+
             from gpiozero import Device
 
             if Device.pin_factory is None:
-                Device.pin_factory = Device._default_pin_factory()
+                # gpiozero warns about each factory it could not load; when
+                # none loads, the one error line from main.py says it all.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    Device.pin_factory = Device._default_pin_factory()
             pin_factory = Device.pin_factory
         self.factory = pin_factory
         self.pins = {}
