@@ -228,34 +228,30 @@ def stamp_via(req, src):
         req.add("Via", line, True)
 
 
-def make_ack(req, resp):
-    """ACK for a non-2xx final response (17.1.1.3): the INVITE's Request-URI,
-    top Via (same branch), From, Call-ID, Route; To from the response."""
-    ack = Request("ACK", req.uri.copy())
-    ack.add("Via", str(req.via))
+def _same_transaction_request(req, method, to_value):
+    """A request that rides on req's transaction (ACK, CANCEL): the same
+    Request-URI, top Via (so the same branch), Route, From, Call-ID and CSeq
+    number, with the given method and To."""
+    out = Request(method, req.uri.copy())
+    out.add("Via", str(req.via))
     for route in req.get_all("route"):
-        ack.add("Route", route)
-    ack.add("Max-Forwards", "70")
-    ack.add("From", req.get("from"))
-    ack.add("To", resp.get("to"))
-    ack.add("Call-ID", req.call_id)
-    ack.add("CSeq", "%d ACK" % req.cseq.seq)
-    return ack
+        out.add("Route", route)
+    out.add("Max-Forwards", "70")
+    out.add("From", req.get("from"))
+    out.add("To", to_value)
+    out.add("Call-ID", req.call_id)
+    out.add("CSeq", "%d %s" % (req.cseq.seq, method))
+    return out
+
+
+def make_ack(req, resp):
+    """ACK for a non-2xx final response (17.1.1.3): To comes from the response."""
+    return _same_transaction_request(req, "ACK", resp.get("to"))
 
 
 def make_cancel(req):
-    """CANCEL for a pending request (9.1): same Request-URI, top Via (so the
-    same branch), From, To, Call-ID, CSeq number and Route."""
-    cancel = Request("CANCEL", req.uri.copy())
-    cancel.add("Via", str(req.via))
-    for route in req.get_all("route"):
-        cancel.add("Route", route)
-    cancel.add("Max-Forwards", "70")
-    cancel.add("From", req.get("from"))
-    cancel.add("To", req.get("to"))
-    cancel.add("Call-ID", req.call_id)
-    cancel.add("CSeq", "%d CANCEL" % req.cseq.seq)
-    return cancel
+    """CANCEL for a pending request (9.1): To as in the request."""
+    return _same_transaction_request(req, "CANCEL", req.get("to"))
 
 
 def _tag(name_addr):
