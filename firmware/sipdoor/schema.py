@@ -5,6 +5,8 @@ answer: one line naming the file, the dotted key and the problem. Unknown
 keys are errors (a typo must not silently fall back to a default).
 """
 
+from sipdoor.storage import os_reason
+
 
 class ConfigError(Exception):
     """A bad config or board file. str() is the one line shown to the user."""
@@ -166,15 +168,7 @@ def load_json(path):
         with open(path) as f:
             text = f.read()
     except OSError as e:
-        reason = "cannot read file"
-        code = e.args[0] if e.args else None
-        if code == 2:
-            reason = "file not found"
-        elif code == 13:
-            reason = "permission denied"
-        elif code == 21:
-            reason = "is a directory"
-        raise ConfigError(path, None, reason)
+        raise ConfigError(path, None, os_reason(e))
     except UnicodeError:
         raise ConfigError(path, None, "not UTF-8 text")
     try:

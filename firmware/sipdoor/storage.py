@@ -20,3 +20,9 @@ def write_atomic(path, text):
         except OSError:
             pass
         os.rename(tmp, path)
+
+
+def os_reason(e):
+    """A short reason for a failed file operation, for one-line errors."""
+    code = e.args[0] if e.args else None
+    return {2: "file not found", 13: "permission denied", 21: "is a directory"}.get(code, "cannot read file")

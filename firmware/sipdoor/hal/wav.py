@@ -8,6 +8,8 @@ to one. Frames are read into and written from the caller's buffer, so the
 
 import struct
 
+from sipdoor.storage import os_reason
+
 RATE = 8000
 FRAME_SAMPLES = 160  # 20 ms at 8 kHz
 FRAME_BYTES = FRAME_SAMPLES * 2
@@ -27,11 +29,6 @@ def _read_exact(f, n):
     if data is None or len(data) != n:
         raise WavError("file ends early")
     return data
-
-
-def _os_reason(e):
-    code = e.args[0] if e.args else None
-    return {2: "file not found", 13: "permission denied", 21: "is a directory"}.get(code, str(e))
 
 
 class WavReader:
@@ -145,13 +142,13 @@ class WavAudio:
         try:
             self.reader = WavReader(audio_in) if audio_in else None
         except (OSError, WavError) as e:
-            raise WavError(getattr(e, "message", None) or _os_reason(e), audio_in)
+            raise WavError(getattr(e, "message", None) or os_reason(e), audio_in)
         try:
             self.writer = WavWriter(audio_out) if audio_out else None
         except OSError as e:
             if self.reader is not None:
                 self.reader.close()
-            raise WavError(_os_reason(e), audio_out)
+            raise WavError(os_reason(e), audio_out)
 
     def read_into(self, buf):
         """The microphone: the next frame from the input file, or silence."""
