@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Cross-compile every firmware module to .mpy with mpy-cross.
 
-    python3 tools/mpy.py [OUT_DIR]      (default build/mpy)
+    python3 tools/mpy.py [OUT_DIR [SRC_DIR]]   (default build/mpy firmware/)
 
-The tree under firmware/ is mirrored into OUT_DIR. Fails (exit 1) naming
+The tree under SRC_DIR is mirrored into OUT_DIR. Fails (exit 1) naming
 every file MicroPython cannot compile, so a CPython-only construct is caught
 on the PC, not on the board.
 """
@@ -34,7 +34,7 @@ def sources(top):
 
 def main(argv):
     out = os.path.abspath(argv[0]) if argv else os.path.join(ROOT, "build", "mpy")
-    firmware = os.path.join(ROOT, "firmware")
+    firmware = os.path.abspath(argv[1]) if len(argv) > 1 else os.path.join(ROOT, "firmware")
     compiler = mpy_cross()
     failed = []
     count = 0

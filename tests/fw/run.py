@@ -1,6 +1,11 @@
 """Run firmware test modules under MicroPython (or CPython) without a framework.
 
     micropython -X heapsize=256K tests/fw/run.py test_loop test_config ...
+    micropython tests/fw/run.py --path build/fw --path build/tests test_loop
+
+--path DIR (repeatable) puts DIR first on sys.path: the lane runs the
+firmware and the tests from .mpy files, as a board does (compiling the
+sources on the device would need far more heap than running them).
 
 Each module's `test_*` functions run in file order; a failure prints its
 traceback. Ends with the line "N passed, N failed" and exit status 1 on any
@@ -8,6 +13,7 @@ failure. Prints the peak heap seen between tests when gc.mem_alloc exists.
 """
 
 import gc
+import os
 import sys
 
 HERE = sys.argv[0].rsplit("/", 1)[0] if "/" in sys.argv[0] else "."
@@ -56,7 +62,18 @@ def run_module(name, counts):
 
 def main():
     counts = [0, 0, 0]
-    modules = [a[:-3] if a.endswith(".py") else a for a in sys.argv[1:]]
+    args = sys.argv[1:]
+    paths = []
+    while args and args[0] == "--path":
+        paths.append(args[1])
+        args = args[2:]
+    for p in reversed(paths):
+        sys.path.insert(0, p)
+    modules = [a[:-3] if a.endswith(".py") else a for a in args]
+    import support
+
+    here = HERE if HERE.startswith("/") else os.getcwd() + "/" + HERE
+    support.ROOT = here + "/../.."
     for name in modules:
         run_module(name.rsplit("/", 1)[-1], counts)
     if counts[2]:

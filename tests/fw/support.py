@@ -43,8 +43,13 @@ def write_file(path, text):
     return path
 
 
+ROOT = None  # set by run.py: the tests may run from compiled copies elsewhere
+
+
 def repo_path(rel):
     """Absolute path of a file in the repository (tests/fw/ is two levels down)."""
+    if ROOT is not None:
+        return ROOT + "/" + rel
     here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
     if not here.startswith("/"):
         here = os.getcwd() + "/" + here

@@ -275,7 +275,7 @@ def test_non_invite_client_final_then_timer_k_absorbs():
     layer.datagrams_to_send()
     layer.receive(reply(req, 202), PHONE, 10)
     assert [e.response.status for e in layer.events()] == [202]
-    assert txn.state == "completed" and txn.response.status == 202
+    assert txn.state == "completed" and txn.status == 202
     layer.receive(reply(req, 202), PHONE, 20)
     assert layer.events() == [] and layer.datagrams_to_send() == []
     assert ticks_diff(layer.get_timer(), 10) == 5000  # K = T4

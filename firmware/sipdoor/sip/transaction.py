@@ -350,13 +350,13 @@ class ClientTransaction(Transaction):
         self.dest = dest
         self.wire = request.to_bytes()  # serialized once, retransmitted as is
         self.ack_wire = None
-        self.response = None  # the latest response passed up
+        self.status = 0  # of the latest response passed up (the object is not kept: small heaps)
 
     def _send(self, msg, now):
         self.layer._out(self.wire, self.dest)
 
     def _up(self, resp, now):
-        self.response = resp
+        self.status = resp.status
         self.layer._event(ResponseReceived(self, resp))
 
     def _ack(self, resp, now):
@@ -376,11 +376,13 @@ class ServerTransaction(Transaction):
         self.src = src
         self.dest = response_dest(request.via, src)
         self.legacy = not (self.branch or "").startswith(MAGIC)
-        self.response = None  # the last response sent
+        self.response_tag = None  # To tag of the last response sent (RFC 2543 ACK matching)
+        self.sent_response = False
         self.wire = None  # ... and its bytes
 
     def _send(self, resp, now):
-        self.response = resp
+        self.sent_response = True
+        self.response_tag = _tag(resp.to)
         self.wire = resp.to_bytes()
         self.layer._out(self.wire, self.dest)
 
@@ -406,7 +408,7 @@ class ServerTransaction(Transaction):
         if str(req.via) != str(orig.via) or not uri_equal(req.uri, orig.uri):
             return False
         if req.method == "ACK":
-            return self.response is not None and _tag(req.to) == _tag(self.response.to)
+            return self.sent_response and _tag(req.to) == self.response_tag
         return _tag(req.to) == _tag(orig.to)
 
 
