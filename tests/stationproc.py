@@ -4,6 +4,8 @@ import json
 import os
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 
 from conftest import ROOT, venv_tool
@@ -11,11 +13,31 @@ from conftest import ROOT, venv_tool
 MAIN = os.path.join(ROOT, "firmware", "main.py")
 
 
-def interpreter(name):
-    """The command that runs the firmware: the venv's python or micropython."""
+_compiled = []
+
+
+def compiled_firmware():
+    """firmware/ compiled to .mpy once per test run (tools/mpy.py), with the
+    source main.py beside it: MicroPython runs the station as a board does."""
+    if not _compiled:
+        out = tempfile.mkdtemp(prefix="sipdoor-mpy-")
+        subprocess.run([sys.executable, os.path.join(ROOT, "tools", "mpy.py"), out], check=True,
+                       capture_output=True, text=True)
+        _compiled.append(out)
+    return _compiled[0]
+
+
+# The whole station (SIP stack, app, HAL) as .mpy needs about 260K of code
+# alone on the 64-bit unix port (roughly half that on a 32-bit ESP32).
+STATION_HEAP = "512K"
+
+
+def station_cmd(name, heap=STATION_HEAP):
+    """The command that runs the station: the venv's python on the sources,
+    or micropython on the compiled package with a board-sized heap."""
     if name == "cpython":
-        return [venv_tool("python")]
-    return [venv_tool("micropython"), "-X", "heapsize=256K"]
+        return [venv_tool("python"), MAIN]
+    return [venv_tool("micropython"), "-X", "heapsize=" + heap, os.path.join(compiled_firmware(), "main.py")]
 
 
 def free_udp_port():
@@ -41,7 +63,7 @@ class Station:
     """A running station with its stdin/stdout pipes and JSON events."""
 
     def __init__(self, runtime, config_path, *args):
-        self.proc = subprocess.Popen(interpreter(runtime) + [MAIN, "--config", config_path] + list(args),
+        self.proc = subprocess.Popen(station_cmd(runtime) + ["--config", config_path] + list(args),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, cwd=ROOT)
         self.events = []

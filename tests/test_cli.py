@@ -8,13 +8,13 @@ import subprocess
 
 import pytest
 
-from stationproc import MAIN, ROOT, interpreter, write_config
+from stationproc import ROOT, station_cmd, write_config
 
 RUNTIMES = ["cpython", "micropython"]
 
 
 def run(runtime, *args, stdin=""):
-    return subprocess.run(interpreter(runtime) + [MAIN] + list(args), input=stdin, capture_output=True,
+    return subprocess.run(station_cmd(runtime) + list(args), input=stdin, capture_output=True,
                           text=True, timeout=30, cwd=ROOT)
 
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from stationproc import MAIN, ROOT, Station, interpreter, write_config
+from stationproc import ROOT, Station, station_cmd, write_config
 
 RUNTIMES = ["cpython", "micropython"]
 
@@ -112,7 +112,7 @@ def test_live_view_on_a_terminal(tmp_path):
     # CPython only: MicroPython's stdout has no isatty(), so it always writes
     # JSON lines (a board has no terminal to draw on).
     master, slave = pty.openpty()
-    proc = subprocess.Popen(interpreter("cpython") + [MAIN, "--config", write_config(tmp_path)],
+    proc = subprocess.Popen(station_cmd("cpython") + ["--config", write_config(tmp_path)],
                             stdin=slave, stdout=slave, stderr=subprocess.PIPE, cwd=ROOT)
     os.close(slave)
     try:

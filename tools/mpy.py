@@ -47,6 +47,9 @@ def main(argv):
             failed.append("%s: %s" % (rel, (proc.stderr or proc.stdout).strip()))
         else:
             count += 1
+    stub = os.path.join(firmware, "main.py")
+    if os.path.exists(stub):  # the boot script stays source beside main.mpy
+        shutil.copyfile(stub, os.path.join(out, "main.py"))
     for line in failed:
         print(line, file=sys.stderr)
     print("mpy: %d modules compiled into %s, %d failed" % (count, os.path.relpath(out, ROOT), len(failed)))

@@ -1,11 +1,37 @@
 """The door station's behaviour: events in, actions on devices and the SIP UA out.
 
-A pure state machine driven by events (from the hardware, and later from
-the SIP user agent); it never touches sockets or the clock directly, so it
-runs under test with the mock board and a fake clock.
+Driven only by events (hardware, SIP) and the loop's timers, so it runs under
+test with the mock board, a fake clock and a fake wire. The rules:
+- A call button rings its targets by its ring plan (parallel, sequential,
+  fallback). Pressing it again while ringing or in a call does what
+  buttons.<name>.repeat_press says: ignore (default), hangup or restart.
+  A held or stuck button is one press (the debouncer reports it once).
+- An incoming call is answered only from a caller in sip.allow that came
+  the trusted way (through our registrar, or anyone in peer-to-peer mode);
+  others get sip.reject_status (403 by default). One call at a time: a
+  second caller gets 486.
+- Door codes (DTMF) count only in a call with a resident: one of our
+  button's targets we called, or an allowed caller. A code opens its relay;
+  wrong codes lead to lockout (doorcode.py). Nothing opens the door without
+  an allowed party and a code, except the exit button.
+- Every answered call ends after call.max_duration_s.
 """
 
+from sipdoor.doorcode import CodeAccepted, DoorCodes
 from sipdoor.hal.base import ButtonPressed, Event
+from sipdoor.ringing import RingPlan
+from sipdoor.sip import events as sip
+from sipdoor.sip.uri import parse_uri
+
+
+# Status LED: station state -> default pattern (hal/devices.py PATTERNS).
+LED_STATES = {
+    "idle": "on",
+    "ringing": "fast_blink",
+    "in_call": "slow_blink",
+    "no_answer": "double_flash",
+    "error": "heartbeat",
+}
 
 
 class StationStarted(Event):
@@ -33,27 +59,272 @@ class DoorOpened(Event):
         self.by = by
 
 
+class NobodyAnswered(Event):
+    kind = "nobody_answered"
+
+    def __init__(self, button, reason):
+        self.button = button
+        self.reason = reason
+
+
+class CallRefused(Event):
+    kind = "call_refused"
+
+    def __init__(self, caller, status, why):
+        self.caller = caller
+        self.status = status
+        self.why = why
+
+
+def caller_allowed(caller, allow):
+    """caller (a From URI) matches an allow entry on user and host (case-
+    insensitive host); the port counts only when the entry names one."""
+    try:
+        c = parse_uri(caller)
+    except Exception:
+        return False
+    for entry in allow:
+        a = parse_uri(entry)
+        if (a.user or "") != (c.user or "") or a.host.lower() != c.host.lower():
+            continue
+        if a.port is not None and a.port != (c.port or 5060):
+            continue
+        return True
+    return False
+
+
 class App:
-    def __init__(self, config, devices, emit, log):
+    def __init__(self, config, devices, emit, log, ua=None, clock=None):
         self.config = config
         self.devices = devices
+        self.loop = devices.loop
+        self.clock = clock or self.loop.clock
         self.emit = emit
         self.log = log
+        self.ua = ua
         self.status_led = devices.leds.get("status")
+        door = config["door"]
+        lockout = door["lockout"]
+        self.codes = DoorCodes([(c, door["relay"]) for c in door["codes"]], door["relay"],
+                               lockout["attempts"], lockout["seconds"], door["code_gap_ms"])
+        self.plan = None
+        self.plan_button = None
+        self.legs = {}  # call handle -> target uri, for the plan's calls
+        self.active = None  # the answered call's handle
+        self.active_party = None  # who we talk to (for "opened by")
+        self.resident = False  # the active call may send door codes
+        self._plan_timer = None
+        self._code_timer = None
+        self._max_timer = None
+
+    def now(self):
+        return self.clock.now()
 
     def start(self):
-        if self.status_led is not None:
-            self.status_led.set_pattern("on")
+        self._led("idle")
+
+    # -- events in ---------------------------------------------------------------
 
     def handle(self, ev):
         if isinstance(ev, ButtonPressed):
-            button = self.devices.buttons.get(ev.name)
-            if button is None:
+            self._button(ev.name)
+        elif isinstance(ev, sip.IncomingCall):
+            self._incoming(ev)
+        elif isinstance(ev, sip.CallRinging):
+            if ev.call in self.legs:
+                self._led("ringing")
+        elif isinstance(ev, sip.CallAnswered):
+            self._answered(ev)
+        elif isinstance(ev, sip.CallEnded):
+            self._ended(ev)
+        elif isinstance(ev, sip.DtmfReceived):
+            self._digit(ev)
+        elif isinstance(ev, sip.Registered):
+            if self.active is None and self.plan is None:
+                self._led("idle")
+        elif isinstance(ev, sip.RegistrationFailed):
+            if self.active is None and self.plan is None:
+                self._led("error")
+
+    def _button(self, name):
+        button = self.devices.buttons.get(name)
+        if button is None:
+            return
+        if button.role == "exit":
+            self.open_door(self.config["door"]["relay"], "exit_button")
+            return
+        spec = self.config["buttons"].get(name)
+        if spec is None:
+            self.log.warning("button %r has no targets in the config; nobody is called", name)
+            return
+        if self.ua is None:
+            return
+        if self.plan is not None or self.active is not None:
+            what = spec["repeat_press"]
+            if what == "ignore":
+                self.log.info("button %s pressed during a call: ignored", name)
                 return
-            if button.role == "exit":
-                self.open_door(self.config["door"]["relay"], "exit_button")
-            elif ev.name not in self.config["buttons"]:
-                self.log.warning("button %r has no targets in the config; nobody is called", ev.name)
+            self._hang_up_all("button")
+            if what == "hangup":
+                return
+        self._ring(name, spec)
+
+    # -- ringing out ----------------------------------------------------------------
+
+    def _ring(self, name, spec):
+        self.plan = RingPlan(spec["targets"], spec["mode"], spec["ring_timeout_s"], spec["fallback"])
+        self.plan_button = name
+        self._led("ringing")
+        self._run(self.plan.start(self.now()))
+
+    def _run(self, actions):
+        now = self.now()
+        for action in actions:
+            verb, arg = action
+            if verb == "ring":
+                try:
+                    handle = self.ua.call(arg, now)
+                except Exception as e:  # a target we cannot reach at all
+                    self.log.error("cannot call %s: %s", arg, e)
+                    self._run(self.plan.on_failed(arg, "failed", now) if self.plan else [])
+                    continue
+                self.legs[handle] = arg
+            elif verb in ("cancel", "hangup"):
+                for handle, uri in list(self.legs.items()):
+                    if uri == arg:
+                        self.ua.hangup(handle, now, "answered_elsewhere" if verb == "cancel" else "hangup_local")
+            elif verb == "give_up":
+                self.emit(NobodyAnswered(self.plan_button, arg))
+                self._plan_done()
+                self._led("no_answer")
+        self._schedule_plan()
+
+    def _schedule_plan(self):
+        if self._plan_timer is not None:
+            self._plan_timer.cancel()
+            self._plan_timer = None
+        if self.plan is not None:
+            when = self.plan.get_timer()
+            if when is not None:
+                self._plan_timer = self.loop.call_at(when, self._plan_due)
+
+    def _plan_due(self):
+        self._plan_timer = None
+        if self.plan is not None:
+            self._run(self.plan.handle_timer(self.now()))
+
+    def _plan_done(self):
+        self.plan = None
+        if self._plan_timer is not None:
+            self._plan_timer.cancel()
+            self._plan_timer = None
+
+    # -- calls ------------------------------------------------------------------------
+
+    def _incoming(self, ev):
+        sip_cfg = self.config["sip"]
+        now = self.now()
+        if not ev.trusted or not caller_allowed(ev.caller, sip_cfg["allow"]):
+            status = sip_cfg["reject_status"]
+            why = "not in sip.allow" if ev.trusted else "did not come through the registrar"
+            self.ua.reject(ev.call, status, now)
+            self.emit(CallRefused(ev.caller, status, why))
+            return
+        if self.active is not None or self.plan is not None:
+            self.ua.reject(ev.call, 486, now)
+            self.emit(CallRefused(ev.caller, 486, "busy"))
+            return
+        if sip_cfg["auto_answer"]:
+            self.ua.answer(ev.call, now)
+        else:
+            self.ua.ringing(ev.call, now)
+
+    def _answered(self, ev):
+        if ev.call in self.legs:
+            target = self.legs[ev.call]
+            if self.plan is not None:
+                actions = self.plan.on_answered(target, self.now())
+                if self.plan.winner == target:
+                    self._plan_done()
+                    self._start_call(ev.call, target, True)
+                self._run(actions)
+            else:
+                self.ua.hangup(ev.call, self.now())
+            return
+        if not ev.outgoing and self.active is None:
+            self._start_call(ev.call, ev.target, True)
+
+    def _start_call(self, handle, party, resident):
+        self.active = handle
+        self.active_party = party
+        self.resident = resident
+        self._led("in_call")
+        if self._max_timer is not None:
+            self._max_timer.cancel()
+        self._max_timer = self.loop.call_later(self.config["call"]["max_duration_s"] * 1000,
+                                               lambda: self._max_duration(handle))
+
+    def _max_duration(self, handle):
+        self._max_timer = None
+        if self.active == handle:
+            self.log.info("call %s reached call.max_duration_s: hanging up", handle)
+            self.ua.hangup(handle, self.now(), "max_duration")
+
+    def _ended(self, ev):
+        target = self.legs.pop(ev.call, None)
+        if target is not None and self.plan is not None and ev.call != self.active:
+            self._run(self.plan.on_failed(target, ev.status or ev.reason, self.now()))
+        if ev.call == self.active:
+            self.active = None
+            self.active_party = None
+            self.resident = False
+            self._emit_code(self.codes.reset(self.now()))
+            if self._max_timer is not None:
+                self._max_timer.cancel()
+                self._max_timer = None
+            if self.plan is None:
+                self._led("idle")
+
+    def _hang_up_all(self, why):
+        now = self.now()
+        if self.plan is not None:
+            plan = self.plan
+            self._plan_done()
+            for verb, uri in plan.cancel_all():
+                for handle, u in list(self.legs.items()):
+                    if u == uri:
+                        self.ua.hangup(handle, now)
+        if self.active is not None:
+            self.ua.hangup(self.active, now)
+
+    # -- door codes -----------------------------------------------------------------
+
+    def _digit(self, ev):
+        if ev.call != self.active or not self.resident:
+            self.log.info("DTMF %s ignored: not in a call with a resident", ev.digit)
+            return
+        self._emit_code(self.codes.feed(ev.digit, self.now()))
+
+    def _emit_code(self, result):
+        if result is not None:
+            self.emit(result)
+            if isinstance(result, CodeAccepted):
+                self.open_door(result.relay, self.active_party or "code")
+        self._schedule_codes()
+
+    def _schedule_codes(self):
+        if self._code_timer is not None:
+            self._code_timer.cancel()
+            self._code_timer = None
+        when = self.codes.get_timer()
+        if when is not None:
+            self._code_timer = self.loop.call_at(when, self._codes_due)
+
+    def _codes_due(self):
+        self._code_timer = None
+        self._emit_code(self.codes.handle_timer(self.now()))
+
+    # -- outputs ----------------------------------------------------------------------
 
     def open_door(self, relay_name, by):
         relay = self.devices.relays.get(relay_name)
@@ -63,6 +334,17 @@ class App:
         relay.pulse(self.config["door"]["pulse_ms"])
         self.emit(DoorOpened(relay_name, by))
 
+    def _led(self, state):
+        """The status LED shows the station's state: a board may define a
+        pattern named after the state (led_patterns), else the default."""
+        if self.status_led is None:
+            return
+        patterns = self.status_led.patterns
+        self.status_led.set_pattern(state if state in patterns else LED_STATES[state])
+
     def stop(self, reason):
+        """Hang up and switch every output off; the caller reports
+        StationStopped once the goodbyes (BYE, unregister) are out."""
+        if self.ua is not None:
+            self._hang_up_all(reason)
         self.devices.all_off()
-        self.emit(StationStopped(reason))

@@ -72,18 +72,25 @@ SIP = {
     "account": Field(dict, nullable=True, fields=ACCOUNT),
     "allow": Field(list, default=[], items=Field(str, check=sip_uri), check=_unique),
     "auto_answer": Field(bool, default=True),
+    "reject_status": Field(int, default=403, check=one_of(403, 486, 603)),
+    "keepalive_s": Field(int, default=30, check=lambda v: None if v == 0 or 5 <= v <= 3600
+                         else "must be 0 (off) or 5 to 3600 s"),
+    "t1_ms": Field(int, default=500, check=in_range(50, 5000, " ms")),
 }
 
 BUTTON = {
     "targets": Field(list, required=True, items=Field(str, check=sip_uri), check=_targets),
     "mode": Field(str, default="parallel", check=one_of("parallel", "sequential")),
     "ring_timeout_s": Field(int, default=30, check=in_range(5, 600, " s")),
+    "fallback": Field(str, nullable=True, check=sip_uri),
+    "repeat_press": Field(str, default="ignore", check=one_of("ignore", "hangup", "restart")),
 }
 
 DOOR = {
     "relay": Field(str, default="door"),
     "pulse_ms": Field(int, default=3000, check=in_range(100, 60000, " ms")),
     "codes": Field(list, default=[], items=Field(str, check=_door_code), check=_unique),
+    "code_gap_ms": Field(int, default=3000, check=in_range(1000, 30000, " ms")),
     "lockout": Field(dict, default={}, fields={
         "attempts": Field(int, default=5, check=in_range(1, 100)),
         "seconds": Field(int, default=60, check=in_range(1, 86400, " s")),

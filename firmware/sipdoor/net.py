@@ -151,3 +151,62 @@ class Udp:
 
     def close(self):
         self.sock.close()
+
+
+class Resolver:
+    """Host name -> address for the SIP layer, cached (a door station talks
+    to one PBX). A name that does not resolve stays as it is: the send
+    then fails and the SIP timers retry, as after any network loss."""
+
+    def __init__(self):
+        self._cache = {}
+
+    def __call__(self, host):
+        addr = self._cache.get(host)
+        if addr is not None:
+            return addr
+        if _is_address(host):
+            return host
+        try:
+            info = socket.getaddrinfo(host, 5060, 0, socket.SOCK_DGRAM)[0][-1]
+            addr = _sockaddr_to_tuple(info)[0]
+        except (OSError, IndexError):
+            return host
+        if len(self._cache) >= 16:
+            self._cache.clear()
+        self._cache[host] = addr
+        return addr
+
+
+def _is_address(host):
+    if ":" in host:
+        return True
+    parts = host.split(".")
+    return len(parts) == 4 and all(p.isdigit() for p in parts)
+
+
+def local_address(listen_host, towards=None):
+    """The address peers should see in Contact and SDP. A listen address
+    other than 0.0.0.0 is used as is; otherwise the address the OS routes
+    towards the registrar (CPython, via a connected UDP socket, which sends
+    nothing), the Wi-Fi address (ESP32), else 127.0.0.1."""
+    if listen_host not in ("0.0.0.0", "::", ""):
+        return listen_host
+    if towards is not None:
+        try:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                s.connect(socket.getaddrinfo(towards, 5060, 0, socket.SOCK_DGRAM)[0][-1])
+                host = _sockaddr_to_tuple(s.getsockname())[0]
+            finally:
+                s.close()
+            if host and host != "0.0.0.0":
+                return host
+        except (OSError, AttributeError, IndexError):
+            pass
+    try:
+        import network
+
+        return network.WLAN(network.STA_IF).ifconfig()[0]
+    except Exception:
+        return "127.0.0.1"

@@ -179,6 +179,11 @@ class UserAgent:
             pending = True
         return pending
 
+    def stopping(self):
+        """True while an unregister is still waiting for its answer."""
+        reg = self.registration
+        return reg is not None and reg.state == "unregistering"
+
     def receive_datagram(self, data, src, now):
         if not data.strip(b"\r\n"):
             return  # a CRLF keep-alive (RFC 5626 ping): nothing to answer over UDP
