@@ -288,16 +288,21 @@ class DigestClient:
         self.rng = rng
         self._states = {}
 
-    def handle_challenge(self, values, proxy=False):
+    def handle_challenge(self, values, proxy=False, answered=None):
         """Take a 401's WWW-Authenticate (proxy=False) or a 407's
         Proxy-Authenticate values. Returns the Challenge to retry with;
-        DigestError when nothing usable or the credentials were rejected."""
+        DigestError when nothing usable or the credentials were rejected.
+        answered: whether the challenged request carried our credentials;
+        a challenge to a request without them (one of several sent at once)
+        is not a rejection. None: judge by the last credentials sent."""
         if isinstance(values, str):
             values = [values]
         ch = choose(values)
         kind = self.PROXY if proxy else self.WWW
         old = self._states.get(kind)
-        if old is not None and old.used and not ch.stale and old.ch.realm == ch.realm:
+        if answered is None:
+            answered = old is not None and old.used
+        if old is not None and answered and not ch.stale and old.ch.realm == ch.realm:
             del self._states[kind]
             raise DigestError("Credentials rejected for realm %s" % ch.realm)
         if old is not None and old.ch.nonce == ch.nonce and old.ch.algorithm == ch.algorithm:
@@ -307,12 +312,16 @@ class DigestClient:
             self._states[kind] = _State(ch, make_cnonce(self.rng) if ch.qop else None)
         return ch
 
-    def handle_response(self, response):
-        """handle_challenge() for a Response with status 401 or 407."""
+    def handle_response(self, response, request=None):
+        """handle_challenge() for a Response with status 401 or 407; with
+        the request it answers, a rejection is told from a first challenge
+        by whether that request carried credentials."""
         if response.status == 407:
-            return self.handle_challenge(response.get_all("Proxy-Authenticate"), True)
+            answered = None if request is None else "proxy-authorization" in request
+            return self.handle_challenge(response.get_all("Proxy-Authenticate"), True, answered)
         if response.status == 401:
-            return self.handle_challenge(response.get_all("WWW-Authenticate"), False)
+            answered = None if request is None else "authorization" in request
+            return self.handle_challenge(response.get_all("WWW-Authenticate"), False, answered)
         raise DigestError("Not a challenge: %d" % response.status)
 
     def authorize(self, method, uri):

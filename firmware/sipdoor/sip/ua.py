@@ -491,7 +491,7 @@ class UserAgent:
         if self.digest is None or out.auth_tries >= 2:
             return False
         try:
-            self.digest.handle_response(resp)
+            self.digest.handle_response(resp, out.request)
         except DigestError as e:
             self.log.warning("%s %s: %s", out.request.method, out.request.uri, e)
             if out.call is None and out.on_timeout is not None and out.request.method == "REGISTER":
@@ -586,8 +586,7 @@ class UserAgent:
         call = out.call
         if call.state not in (CALLING, RINGING, CANCELLING):
             return
-        if resp.status > 100:
-            call.provisional = True
+        call.provisional = True  # any 1xx, 100 Trying included, lets CANCEL go (9.1)
         if call.state == CANCELLING or call.cancel_wanted:
             if call.provisional and call.cancel_wanted:
                 call.cancel_wanted = False
