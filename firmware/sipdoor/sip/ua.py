@@ -439,8 +439,13 @@ class UserAgent:
         self.layer.respond(txn, resp, now)
 
     def _reply_stateless(self, resp, src):
-        via = resp.via
+        """Answer a bad request: to its Via's port (18.2.2) when the Via
+        can be read and asks no rport, else straight back to the source."""
         port = src[1]
+        try:
+            via = resp.via
+        except SipError:
+            via = None
         if via is not None and via.rport is None and via.port:
             port = via.port
         self.layer.send_stateless(resp, (src[0], port))
