@@ -113,6 +113,7 @@ class App:
         self.active = None  # the answered call's handle
         self.active_party = None  # who we talk to (for "opened by")
         self.resident = False  # the active call may send door codes
+        self.incoming = None  # an incoming call answered or left ringing, not yet confirmed
         self._plan_timer = None
         self._code_timer = None
         self._max_timer = None
@@ -131,7 +132,7 @@ class App:
         elif isinstance(ev, sip.IncomingCall):
             self._incoming(ev)
         elif isinstance(ev, sip.CallRinging):
-            if ev.call in self.legs:
+            if ev.call in self.legs and self.plan is not None:
                 self._led("ringing")
         elif isinstance(ev, sip.CallAnswered):
             self._answered(ev)
@@ -166,18 +167,23 @@ class App:
                 return
             self._hang_up_all("button")
             if what == "hangup":
+                if self.active is None:
+                    self._led("idle")
                 return
         self._ring(name, spec)
 
     # -- ringing out ----------------------------------------------------------------
 
     def _ring(self, name, spec):
+        # Legs of an earlier plan (cancelled, their end not yet reported) must
+        # not count against this one, which may ring the same URIs.
+        self.legs = {}
         self.plan = RingPlan(spec["targets"], spec["mode"], spec["ring_timeout_s"], spec["fallback"])
         self.plan_button = name
         self._led("ringing")
         self._run(self.plan.start(self.now()))
 
-    def _run(self, actions):
+    def _run(self, actions, cancel_reason="no_answer"):
         now = self.now()
         for action in actions:
             verb, arg = action
@@ -186,13 +192,13 @@ class App:
                     handle = self.ua.call(arg, now)
                 except Exception as e:  # a target we cannot reach at all
                     self.log.error("cannot call %s: %s", arg, e)
-                    self._run(self.plan.on_failed(arg, "failed", now) if self.plan else [])
+                    self._run(self.plan.on_failed(arg, "failed", now) if self.plan else [], cancel_reason)
                     continue
                 self.legs[handle] = arg
             elif verb in ("cancel", "hangup"):
                 for handle, uri in list(self.legs.items()):
                     if uri == arg:
-                        self.ua.hangup(handle, now, "answered_elsewhere" if verb == "cancel" else "hangup_local")
+                        self.ua.hangup(handle, now, cancel_reason if verb == "cancel" else "hangup_local")
             elif verb == "give_up":
                 self.emit(NobodyAnswered(self.plan_button, arg))
                 self._plan_done()
@@ -230,10 +236,11 @@ class App:
             self.ua.reject(ev.call, status, now)
             self.emit(CallRefused(ev.caller, status, why))
             return
-        if self.active is not None or self.plan is not None:
+        if self.active is not None or self.plan is not None or self.incoming is not None:
             self.ua.reject(ev.call, 486, now)
             self.emit(CallRefused(ev.caller, 486, "busy"))
             return
+        self.incoming = ev.call
         if sip_cfg["auto_answer"]:
             self.ua.answer(ev.call, now)
         else:
@@ -247,12 +254,16 @@ class App:
                 if self.plan.winner == target:
                     self._plan_done()
                     self._start_call(ev.call, target, True)
-                self._run(actions)
+                self._run(actions, "answered_elsewhere")
             else:
                 self.ua.hangup(ev.call, self.now())
             return
-        if not ev.outgoing and self.active is None:
-            self._start_call(ev.call, ev.target, True)
+        if not ev.outgoing:
+            if ev.call == self.incoming and self.active is None:
+                self.incoming = None
+                self._start_call(ev.call, ev.target, True)
+            else:  # not a call we accepted, or one call at a time
+                self.ua.hangup(ev.call, self.now())
 
     def _start_call(self, handle, party, resident):
         self.active = handle
@@ -272,6 +283,8 @@ class App:
 
     def _ended(self, ev):
         target = self.legs.pop(ev.call, None)
+        if ev.call == self.incoming:
+            self.incoming = None
         if target is not None and self.plan is not None and ev.call != self.active:
             self._run(self.plan.on_failed(target, ev.status or ev.reason, self.now()))
         if ev.call == self.active:
