@@ -3,8 +3,10 @@
 import json
 import os
 import socket
+import queue
 import subprocess
 import sys
+import threading
 import tempfile
 import time
 
@@ -60,13 +62,33 @@ def write_config(tmp_path, **overrides):
 
 
 class Station:
-    """A running station with its stdin/stdout pipes and JSON events."""
+    """A running station with its stdin/stdout pipes and JSON events.
+
+    Threads drain stdout (into a queue of lines) and stderr, so a silent or
+    stuck station fails wait_for() at its timeout instead of blocking the
+    test run, and a chatty stderr never fills its pipe.
+    """
 
     def __init__(self, runtime, config_path, *args):
         self.proc = subprocess.Popen(station_cmd(runtime) + ["--config", config_path] + list(args),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, cwd=ROOT)
         self.events = []
+        self._lines = queue.Queue()
+        self._err = []
+        self._readers = [threading.Thread(target=self._read_stdout, daemon=True),
+                         threading.Thread(target=self._read_stderr, daemon=True)]
+        for t in self._readers:
+            t.start()
+
+    def _read_stdout(self):
+        for line in self.proc.stdout:
+            self._lines.put(line)
+        self._lines.put(None)  # end of output
+
+    def _read_stderr(self):
+        for line in self.proc.stderr:
+            self._err.append(line)
 
     def send(self, line):
         self.proc.stdin.write(line + "\n")
@@ -75,9 +97,16 @@ class Station:
     def wait_for(self, predicate, timeout=10.0):
         """Read JSON events until one matches; fail with what was seen."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                line = self._lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                self._lines.put(None)
                 break
             event = json.loads(line)  # every stdout line must be JSON
             self.events.append(event)
@@ -86,18 +115,29 @@ class Station:
         raise AssertionError("no matching event; saw %r; stderr %r" % (self.events, self.stderr_now()))
 
     def stderr_now(self):
-        if self.proc.poll() is None:
-            return "(still running)"
-        return self.proc.stderr.read()
+        return "".join(self._err)[-4000:]
 
     def finish(self, timeout=10):
         """Close stdin, wait for exit; return (exit code, remaining events, stderr)."""
-        out, err = self.proc.communicate(timeout=timeout)
-        rest = [json.loads(line) for line in out.splitlines() if line.strip()]
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        self.proc.wait(timeout=timeout)
+        for t in self._readers:
+            t.join(5)
+        rest = []
+        while True:
+            try:
+                line = self._lines.get_nowait()
+            except queue.Empty:
+                break
+            if line is not None and line.strip():
+                rest.append(json.loads(line))
         self.events.extend(rest)
-        return self.proc.returncode, rest, err
+        return self.proc.returncode, rest, "".join(self._err)
 
     def kill(self):
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.communicate()
+            self.proc.wait()

@@ -112,6 +112,11 @@ def _sockaddr_to_tuple(addr):
     return (":".join(groups), port)
 
 
+# The longest datagram read: SIP over UDP should stay under the path MTU
+# (RFC 3261 18.1.1) and RFC 4475's longest message is 3.5 KB.
+MAX_RECV = 8192
+
+
 class Udp:
     """A bound UDP socket with (host, port) addresses on both runtimes."""
 
@@ -124,11 +129,19 @@ class Udp:
     def fileno(self):
         return self.sock.fileno()
 
-    def recv(self, size=65535):
-        """(data, (host, port)), or (None, None) when nothing is waiting."""
+    def recv(self, size=MAX_RECV):
+        """(data, (host, port)), or (None, None) when nothing is waiting.
+        A datagram longer than size arrives cut short (the parser then
+        refuses it), so an attacker's 64 KiB costs us size bytes at most."""
         try:
             data, addr = self.sock.recvfrom(size)
         except OSError:
+            return None, None
+        except MemoryError:  # no block that big on a fragmented heap: drop it, or it stays readable
+            try:
+                self.sock.recvfrom(1)
+            except Exception:
+                pass
             return None, None
         return data, _sockaddr_to_tuple(addr)
 

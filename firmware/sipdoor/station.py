@@ -16,6 +16,7 @@ from sipdoor import board as boards
 from sipdoor import config as configs
 from sipdoor.app import App, StationStarted, StationStopped
 from sipdoor.clock import Clock, ticks_add, ticks_diff
+from sipdoor.callmedia import CallMedia, RtpPorts
 from sipdoor.driver import Random, SipDriver
 from sipdoor.hal.base import load_backend
 from sipdoor.hal.devices import Devices
@@ -131,7 +132,7 @@ def _report_error(log):
     def report(exc):
         log.error("unexpected error (the station keeps running): %r", exc)
         if hasattr(sys, "print_exception"):
-            sys.print_exception(exc)
+            sys.print_exception(exc, sys.stderr)
         else:
             import traceback
 
@@ -186,7 +187,11 @@ def run(opts):
     reporter = make_reporter(opts, clock, board, listen)
     emit.add(reporter.event)
     devices = Devices(loop, backend, board, emit)
-    ua = make_ua(config, host, sip_sock.port, log)
+    rng = Random()
+    ports = RtpPorts(host)
+    ua = make_ua(config, host, sip_sock.port, log, rng, ports)
+    media = CallMedia(loop, ua, ports, audio, rng, emit, log, config["audio"]["ptime_ms"])
+    emit.add(media.handle)
     app = App(config, devices, emit, log, ua)
     emit.add(app.handle)
     driver = SipDriver(loop, sip_sock, ua, emit, log)
@@ -211,6 +216,7 @@ def run(opts):
     finally:
         app.stop(reason)
         say_goodbye(loop, ua, driver)
+        media.close()
         emit(StationStopped(reason))
         devices.close()
         audio.close()
@@ -219,7 +225,7 @@ def run(opts):
     return code
 
 
-def make_ua(config, listen_host, port, log):
+def make_ua(config, listen_host, port, log, rng, rtp_ports):
     sip = config["sip"]
     account = sip["account"]
     towards = None
@@ -236,7 +242,7 @@ def make_ua(config, listen_host, port, log):
     }
     t1 = sip["t1_ms"]
     timers = TimerConfig(t1=t1, t2=max(4000, t1 * 8))
-    return UserAgent(settings, Random(), log, timers, Resolver(), user_agent="sipdoor/%s" % VERSION)
+    return UserAgent(settings, rng, log, timers, Resolver(), rtp_ports, user_agent="sipdoor/%s" % VERSION)
 
 
 def say_goodbye(loop, ua, driver):
