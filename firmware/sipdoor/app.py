@@ -76,6 +76,35 @@ class CallRefused(Event):
         self.why = why
 
 
+class CallEndingSoon(Event):
+    """call.warning_s before call.max_duration_s: the door speaker beeps."""
+
+    kind = "call_ending_soon"
+
+    def __init__(self, call, seconds):
+        self.call = call
+        self.seconds = seconds
+
+
+class DoorChanged(Event):
+    """The door sensor: state is "opened" or "closed"."""
+
+    kind = "door"
+
+    def __init__(self, state):
+        self.state = state
+
+
+class Alarm(Event):
+    """alarm: "held_open", "forced_open" or "tamper"."""
+
+    kind = "alarm"
+
+    def __init__(self, alarm, detail=""):
+        self.alarm = alarm
+        self.detail = detail
+
+
 def caller_allowed(caller, allow):
     """caller (a From URI) matches an allow entry on user and host (case-
     insensitive host); the port counts only when the entry names one."""

@@ -91,6 +91,9 @@ DOOR = {
     "pulse_ms": Field(int, default=3000, check=in_range(100, 60000, " ms")),
     "codes": Field(list, default=[], items=Field(str, check=_door_code), check=_unique),
     "code_gap_ms": Field(int, default=3000, check=in_range(1000, 30000, " ms")),
+    "hangup_after_open_s": Field(int, default=0, check=in_range(0, 600, " s")),
+    "held_open_alarm_s": Field(int, default=60, check=in_range(0, 3600, " s")),
+    "tamper_block_s": Field(int, default=0, check=in_range(0, 86400, " s")),
     "lockout": Field(dict, default={}, fields={
         "attempts": Field(int, default=5, check=in_range(1, 100)),
         "seconds": Field(int, default=60, check=in_range(1, 86400, " s")),
@@ -104,6 +107,10 @@ SPEC = {
     "door": Field(dict, default={}, fields=DOOR),
     "call": Field(dict, default={}, fields={
         "max_duration_s": Field(int, default=180, check=in_range(10, 3600, " s")),
+        "warning_s": Field(int, default=10, check=in_range(0, 60, " s")),
+        "extend_key": Field(str, nullable=True, check=one_of("0", "1", "2", "3", "4", "5", "6", "7", "8", "9",
+                                                             "*", "#", "A", "B", "C", "D")),
+        "extend_s": Field(int, default=60, check=in_range(10, 3600, " s")),
     }),
     "audio": Field(dict, default={}, fields={
         "codecs": Field(list, default=["PCMU", "PCMA"], items=Field(str, check=one_of("PCMU", "PCMA")),
