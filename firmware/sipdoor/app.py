@@ -14,11 +14,19 @@ test with the mock board, a fake clock and a fake wire. The rules:
   button's targets we called, or an allowed caller. A code opens its relay;
   wrong codes lead to lockout (doorcode.py). Nothing opens the door without
   an allowed party and a code, except the exit button.
-- Every answered call ends after call.max_duration_s.
+- Every answered call ends after call.max_duration_s, with CallEndingSoon
+  call.warning_s before (the door speaker beeps); the resident's
+  call.extend_key starts the limit again at call.extend_s.
+- The door sensor (1 = open) reports door opened/closed; it raises
+  "forced_open" when the door opens with no relay command in the last
+  pulse + 5 s, and "held_open" after door.held_open_alarm_s. A tamper
+  switch raises "tamper" and, with door.tamper_block_s, blocks every relay
+  for that long. door.hangup_after_open_s ends the call after the door opened.
 """
 
 from sipdoor.doorcode import CodeAccepted, DoorCodes
-from sipdoor.hal.base import ButtonPressed, Event
+from sipdoor.clock import ticks_add, ticks_diff
+from sipdoor.hal.base import ButtonPressed, Event, InputChanged
 from sipdoor.ringing import RingPlan
 from sipdoor.sip import events as sip
 from sipdoor.sip.uri import parse_uri
@@ -32,6 +40,9 @@ LED_STATES = {
     "no_answer": "double_flash",
     "error": "heartbeat",
 }
+
+
+FORCED_GRACE_MS = 5000  # a door may open this long after its relay pulse ended
 
 
 class StationStarted(Event):
@@ -146,6 +157,11 @@ class App:
         self._plan_timer = None
         self._code_timer = None
         self._max_timer = None
+        self._warn_timer = None
+        self._hangup_timer = None
+        self._held_timer = None
+        self._blocked_until = None  # tick: relays refuse until then (tamper)
+        self._commanded = None  # tick: the door may open without alarm until then
 
     def now(self):
         return self.clock.now()
@@ -158,6 +174,8 @@ class App:
     def handle(self, ev):
         if isinstance(ev, ButtonPressed):
             self._button(ev.name)
+        elif isinstance(ev, InputChanged):
+            self._input(ev)
         elif isinstance(ev, sip.IncomingCall):
             self._incoming(ev)
         elif isinstance(ev, sip.CallRinging):
@@ -299,15 +317,29 @@ class App:
         self.active_party = party
         self.resident = resident
         self._led("in_call")
-        if self._max_timer is not None:
-            self._max_timer.cancel()
-        self._max_timer = self.loop.call_later(self.config["call"]["max_duration_s"] * 1000,
-                                               lambda: self._max_duration(handle))
+        self._limit_call(handle, self.config["call"]["max_duration_s"])
+
+    def _limit_call(self, handle, seconds):
+        """End the call in seconds, with CallEndingSoon call.warning_s before."""
+        for t in (self._max_timer, self._warn_timer):
+            if t is not None:
+                t.cancel()
+        self._max_timer = self.loop.call_later(seconds * 1000, lambda: self._max_duration(handle))
+        self._warn_timer = None
+        warn = self.config["call"]["warning_s"]
+        if 0 < warn < seconds:
+            self._warn_timer = self.loop.call_later((seconds - warn) * 1000,
+                                                    lambda: self._warn(handle, warn))
+
+    def _warn(self, handle, seconds):
+        self._warn_timer = None
+        if self.active == handle:
+            self.emit(CallEndingSoon(handle, seconds))
 
     def _max_duration(self, handle):
         self._max_timer = None
         if self.active == handle:
-            self.log.info("call %s reached call.max_duration_s: hanging up", handle)
+            self.log.info("call %s reached its time limit: hanging up", handle)
             self.ua.hangup(handle, self.now(), "max_duration")
 
     def _ended(self, ev):
@@ -321,9 +353,10 @@ class App:
             self.active_party = None
             self.resident = False
             self._emit_code(self.codes.reset(self.now()))
-            if self._max_timer is not None:
-                self._max_timer.cancel()
-                self._max_timer = None
+            for t in (self._max_timer, self._warn_timer, self._hangup_timer):
+                if t is not None:
+                    t.cancel()
+            self._max_timer = self._warn_timer = self._hangup_timer = None
             if self.plan is None:
                 self._led("idle")
 
@@ -344,6 +377,12 @@ class App:
     def _digit(self, ev):
         if ev.call != self.active or not self.resident:
             self.log.info("DTMF %s ignored: not in a call with a resident", ev.digit)
+            return
+        call = self.config["call"]
+        if call["extend_key"] is not None and ev.digit == call["extend_key"] and not self.codes.collecting:
+            # The resident wants more time: the limit starts again from now.
+            self.log.info("call %s extended by %d s", ev.call, call["extend_s"])
+            self._limit_call(ev.call, call["extend_s"])
             return
         self._emit_code(self.codes.feed(ev.digit, self.now()))
 
@@ -369,12 +408,62 @@ class App:
     # -- outputs ----------------------------------------------------------------------
 
     def open_door(self, relay_name, by):
+        """Pulse the relay unless a tamper alarm blocks it; a door opened
+        during a call may end the call after door.hangup_after_open_s."""
         relay = self.devices.relays.get(relay_name)
         if relay is None:
             self.log.error("no relay %r on this board", relay_name)
-            return
-        relay.pulse(self.config["door"]["pulse_ms"])
+            return False
+        now = self.now()
+        if self._blocked_until is not None:
+            if ticks_diff(self._blocked_until, now) > 0:
+                self.log.warning("door not opened for %s: relays blocked after a tamper alarm", by)
+                self.emit(Alarm("blocked", "open refused for %s" % by))
+                return False
+            self._blocked_until = None
+        door = self.config["door"]
+        relay.pulse(door["pulse_ms"])
+        self._commanded = ticks_add(now, door["pulse_ms"] + FORCED_GRACE_MS)
         self.emit(DoorOpened(relay_name, by))
+        after = door["hangup_after_open_s"]
+        if after and self.active is not None and self._hangup_timer is None:
+            handle = self.active
+            self._hangup_timer = self.loop.call_later(after * 1000, lambda: self._hangup_after_open(handle))
+        return True
+
+    def _hangup_after_open(self, handle):
+        self._hangup_timer = None
+        if self.active == handle:
+            self.ua.hangup(handle, self.now(), "door_opened")
+
+    # -- door sensor and tamper -------------------------------------------------------
+
+    def _input(self, ev):
+        dev = self.devices.inputs.get(ev.name)
+        if dev is None:
+            return
+        now = self.now()
+        door = self.config["door"]
+        if dev.role == "door_sensor":
+            if ev.state:  # 1: the contact reports the door open
+                self.emit(DoorChanged("opened"))
+                if self._commanded is None or ticks_diff(self._commanded, now) < 0:
+                    self.emit(Alarm("forced_open", ev.name))
+                if door["held_open_alarm_s"]:
+                    self._held_timer = self.loop.call_later(door["held_open_alarm_s"] * 1000, self._held_open)
+            else:
+                self.emit(DoorChanged("closed"))
+                if self._held_timer is not None:
+                    self._held_timer.cancel()
+                    self._held_timer = None
+        elif dev.role == "tamper" and ev.state:
+            self.emit(Alarm("tamper", ev.name))
+            if door["tamper_block_s"]:
+                self._blocked_until = ticks_add(now, door["tamper_block_s"] * 1000)
+
+    def _held_open(self):
+        self._held_timer = None
+        self.emit(Alarm("held_open", "%d s" % self.config["door"]["held_open_alarm_s"]))
 
     def _led(self, state):
         """The status LED shows the station's state: a board may define a

@@ -6,10 +6,11 @@ the real UA would report (CallAnswered, CallEnded...), when they want them.
 """
 
 import support
-from sipdoor.app import App, CallRefused, DoorOpened, NobodyAnswered, caller_allowed
+from sipdoor.app import (Alarm, App, CallEndingSoon, CallRefused, DoorChanged, DoorOpened, NobodyAnswered,
+                         caller_allowed)
 from sipdoor.config import validate
 from sipdoor.doorcode import CodeAccepted, CodeLockout, CodeRejected, LockoutEnded
-from sipdoor.hal.base import ButtonPressed, LedChanged, RelayChanged, load_backend
+from sipdoor.hal.base import ButtonPressed, InputChanged, LedChanged, RelayChanged, load_backend
 from sipdoor.hal.devices import Devices
 from sipdoor.sip.events import (CallAnswered, CallEnded, CallRinging, DtmfReceived, IncomingCall, Registered,
                                 RegistrationFailed)
@@ -22,7 +23,9 @@ BOARD = {
                           "role": "call"},
                 "exit": {"pin": 27, "active": "low", "pull": "up", "debounce_ms": 30, "long_press_ms": 0,
                          "role": "exit"}},
-    "inputs": {},
+    "inputs": {"door_sensor": {"pin": 22, "active": "high", "pull": "down", "debounce_ms": 30,
+                               "role": "door_sensor"},
+               "tamper": {"pin": 6, "active": "high", "pull": "down", "debounce_ms": 30, "role": "tamper"}},
     "relays": {"door": {"pin": 23, "active": "high"}, "gate": {"pin": 5, "active": "low"}},
     "leds": {"status": {"pin": 24, "active": "high"}},
     "led_patterns": {},
@@ -749,3 +752,92 @@ def test_led_sequence_of_a_whole_visit():
     st.run(30000)
     pats = [e.pattern for e in st.rec.of(LedChanged)]
     assert pats == ["on", "fast_blink", "slow_blink", "on", "fast_blink", "double_flash"]
+
+
+# -- call time limit: warning and extension ---------------------------------------
+
+
+def test_warning_before_the_limit_and_the_extend_key():
+    st = Station(make_config(call={"max_duration_s": 60, "warning_s": 10, "extend_key": "0", "extend_s": 30}))
+    st.in_call_with_t2()
+    st.run(49999)
+    assert st.rec.of(CallEndingSoon) == []
+    st.run(1)
+    assert st.rec.of(CallEndingSoon) == [CallEndingSoon("c2", 10)]
+    st.dial("c2", "0")  # the resident wants more time: 30 s from now
+    st.run(19999)
+    assert len(st.rec.of(CallEndingSoon)) == 1
+    st.run(1)
+    assert len(st.rec.of(CallEndingSoon)) == 2
+    st.run(9999)
+    assert ("c2", ("max_duration",)) not in st.ua.of("hangup")
+    st.run(1)
+    assert st.ua.of("hangup")[-1] == ("c2", ("max_duration",))
+    assert st.rec.of(CodeRejected) == []  # the extend key is not a code digit
+
+
+def test_hang_up_after_the_door_opened():
+    st = Station(make_config(door={"codes": ["1234"], "hangup_after_open_s": 5}))
+    st.in_call_with_t2()
+    st.dial("c2", "1234")
+    st.run(4999)
+    assert st.ua.hung_up() == ["c1"]
+    st.run(1)
+    assert st.ua.of("hangup")[-1] == ("c2", ("door_opened",))
+
+
+# -- door sensor and tamper ----------------------------------------------------------
+
+
+def test_door_opened_by_the_relay_is_no_alarm_but_held_open_is():
+    st = Station(make_config(door={"held_open_alarm_s": 30}))
+    st.press("exit")
+    st.run(500)
+    st.app.handle(InputChanged("door_sensor", 1))
+    assert st.rec.of(DoorChanged) == [DoorChanged("opened")]
+    assert st.rec.of(Alarm) == []
+    st.run(30000)
+    assert st.rec.of(Alarm) == [Alarm("held_open", "30 s")]
+    st.app.handle(InputChanged("door_sensor", 0))
+    assert st.rec.of(DoorChanged)[-1] == DoorChanged("closed")
+
+
+def test_door_closed_in_time_raises_nothing():
+    st = Station(make_config(door={"held_open_alarm_s": 30}))
+    st.press("exit")
+    st.app.handle(InputChanged("door_sensor", 1))
+    st.run(10000)
+    st.app.handle(InputChanged("door_sensor", 0))
+    st.run(60000)
+    assert st.rec.of(Alarm) == []
+
+
+def test_door_opened_without_a_command_is_forced_open():
+    st = Station()
+    st.run(1000)
+    st.app.handle(InputChanged("door_sensor", 1))
+    assert st.rec.of(Alarm)[0] == Alarm("forced_open", "door_sensor")
+    st2 = Station()
+    st2.press("exit")  # relay pulse 3 s, then 5 s of grace
+    st2.run(9000)
+    st2.app.handle(InputChanged("door_sensor", 1))
+    assert st2.rec.of(Alarm)[0].alarm == "forced_open"
+
+
+def test_tamper_alarm_blocks_the_relays_for_a_while():
+    st = Station(make_config(door={"codes": ["1234"], "tamper_block_s": 60}))
+    st.app.handle(InputChanged("tamper", 1))
+    assert st.rec.of(Alarm) == [Alarm("tamper", "tamper")]
+    st.press("exit")
+    assert st.relay() == 0 and st.rec.of(DoorOpened) == []
+    assert st.rec.of(Alarm)[-1].alarm == "blocked"
+    st.run(60000)
+    st.press("exit")
+    assert st.relay() == 1
+
+
+def test_tamper_without_block_only_alarms():
+    st = Station()
+    st.app.handle(InputChanged("tamper", 1))
+    st.press("exit")
+    assert st.relay() == 1
