@@ -5,6 +5,7 @@ the flat's phones. The station is the real firmware process (stationproc),
 on CPython and, for the button-call scenario, on MicroPython from .mpy files.
 """
 
+import json
 import time
 
 import pytest
@@ -204,3 +205,45 @@ def test_peer_to_peer_both_ways(stack, tmp_path):
     st.send("tap call")
     st.wait_for(lambda e: e["event"] == "call_ended", 10)
     phone.wait_event("CALL_CLOSED", 10, since=mark)
+
+
+def test_tshark_finds_nothing_wrong_in_what_the_station_sends(stack, tmp_path):
+    kam = stack(peers.Kamailio(users={"door": PW, "101": "pw101"}))
+    phone = stack(peers.Baresip("flat", user="101", password="pw101", registrar=kam))
+    phone.wait_event("REGISTER_OK", 10)
+    cfg = station_config(tmp_path, kam=kam, targets=["sip:101@127.0.0.1:%d" % kam.port])
+    station_port = int(json.load(open(cfg))["sip"]["listen"].rsplit(":", 1)[1])
+    cap = stack(peers.Tshark(bpf="udp port %d or udp portrange 40000-40999" % station_port))
+    st = stack(Station("cpython", cfg))
+    registered(st, 15)
+    st.send("tap call")
+    st.wait_for(lambda e: e["event"] == "call_answered", 15)
+    time.sleep(1)
+    st.send("tap call")
+    st.wait_for(lambda e: e["event"] == "call_ended", 10)
+    st.send("quit")
+    st.finish(15)
+    pcap = cap.stop()
+    lines = peers.sip_summary(pcap)
+    ours = [ln for ln in lines if (":%d ->" % station_port) in ln]
+    for what in ("REGISTER sip:", "INVITE sip:101@", "ACK sip:", "BYE sip:"):
+        assert any(what in ln for ln in ours), (what, lines)
+    assert peers.expert_warnings(pcap) == []
+
+
+def test_outbound_proxy_carries_registration_and_calls(stack, tmp_path):
+    kam = stack(peers.Kamailio(users={"door": PW, "101": "pw101"}))
+    phone = stack(peers.Baresip("flat", user="101", password="pw101", registrar=kam))
+    phone.wait_event("REGISTER_OK", 10)
+    cfg = station_config(tmp_path, kam=kam, targets=["sip:101@127.0.0.1:%d" % kam.port])
+    data = json.load(open(cfg))
+    data["sip"]["account"]["registrar"] = "sip:127.0.0.1"  # the domain; the proxy carries everything
+    data["sip"]["account"]["proxy"] = "sip:127.0.0.1:%d" % kam.port
+    json.dump(data, open(cfg, "w"))
+    st = stack(Station("cpython", cfg))
+    registered(st, 15)
+    st.send("tap call")
+    st.wait_for(lambda e: e["event"] == "call_answered", 15)
+    phone.wait_event("CALL_ESTABLISHED", 10)
+    phone.hangup()
+    assert st.wait_for(lambda e: e["event"] == "call_ended", 10)["reason"] == "hangup_remote"
