@@ -34,12 +34,13 @@ def compiled_firmware():
 STATION_HEAP = "512K"
 
 
-def station_cmd(name, heap=STATION_HEAP):
+def station_cmd(name, heap=None):
     """The command that runs the station: the venv's python on the sources,
     or micropython on the compiled package with a board-sized heap."""
     if name == "cpython":
         return [venv_tool("python"), MAIN]
-    return [venv_tool("micropython"), "-X", "heapsize=" + heap, os.path.join(compiled_firmware(), "main.py")]
+    main = os.path.join(compiled_firmware(), "main.py")
+    return [venv_tool("micropython"), "-X", "heapsize=" + (heap or STATION_HEAP), main]
 
 
 def free_udp_port():

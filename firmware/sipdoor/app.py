@@ -360,6 +360,10 @@ class App:
             if self.plan is None:
                 self._led("idle")
 
+    def hang_up(self, why):
+        """Stop ringing and end the call (MQTT command, shutdown)."""
+        self._hang_up_all(why)
+
     def _hang_up_all(self, why):
         now = self.now()
         if self.plan is not None:

@@ -5,7 +5,8 @@ listed in sip.allow, and there is no default password (an account needs one).
 Every problem becomes one ConfigError line: file, key, what is wrong.
 """
 
-from sipdoor.schema import ConfigError, Field, check_object, in_range, load_json, non_empty, one_of
+from sipdoor.schema import (ConfigError, Field, check_object, in_range, load_json, non_empty, one_of,
+                            valid_name)
 from sipdoor.storage import write_atomic
 from sipdoor.net import parse_hostport
 
@@ -100,6 +101,57 @@ DOOR = {
     }),
 }
 
+def parse_http_url(url):
+    """(host, port, path) of an http:// URL; ValueError with a reason.
+    Plain HTTP only: the station has no TLS stack on every board."""
+    if not isinstance(url, str) or not url.lower().startswith("http://"):
+        raise ValueError("must start with http:// (https is not supported)")
+    rest = url[7:]
+    slash = rest.find("/")
+    hostport, path = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
+    if "@" in hostport or " " in url:
+        raise ValueError("must look like http://host:port/path")
+    host, port = parse_hostport(hostport, 80)
+    return host, port, path
+
+
+def _http_url(value):
+    try:
+        parse_http_url(value)
+    except ValueError as e:
+        return "%s, not %r" % (e, value)
+    return None
+
+
+def _mqtt(value):
+    if value["commands"] and not value["user"]:
+        return "commands need a user (an open broker must not open the door)"
+    if not valid_name(value["topic_prefix"].replace("/", "_")):
+        return "topic_prefix: use letters, digits, '_', '-' or '/'"
+    if value["station_id"] is not None and not valid_name(value["station_id"]):
+        return "station_id: use letters, digits, '_' or '-'"
+    return None
+
+
+EVENTS = {
+    "log_file": Field(str, nullable=True, check=non_empty),
+    "log_size": Field(int, default=200, check=in_range(10, 5000)),
+    "message_uris": Field(list, default=[], items=Field(str, check=sip_uri), check=_unique),
+    "webhooks": Field(list, default=[], items=Field(str, check=_http_url), check=_unique),
+    "mqtt": Field(dict, nullable=True, check=_mqtt, fields={
+        "host": Field(str, required=True, check=non_empty),
+        "port": Field(int, default=1883, check=in_range(1, 65535)),
+        "user": Field(str, nullable=True, check=non_empty),
+        "password": Field(str, nullable=True),
+        "topic_prefix": Field(str, default="sipdoor", check=non_empty),
+        "station_id": Field(str, nullable=True),
+        "discovery": Field(bool, default=True),
+        "discovery_prefix": Field(str, default="homeassistant", check=non_empty),
+        "commands": Field(bool, default=False),
+        "keepalive_s": Field(int, default=30, check=in_range(5, 3600, " s")),
+    }),
+}
+
 SPEC = {
     "board": Field(str, required=True, check=non_empty),
     "sip": Field(dict, default={}, fields=SIP),
@@ -120,6 +172,7 @@ SPEC = {
     "log": Field(dict, default={}, fields={
         "level": Field(str, default="info", check=one_of("debug", "info", "warning", "error")),
     }),
+    "events": Field(dict, default={}, fields=EVENTS),
 }
 
 

@@ -27,14 +27,25 @@ class JsonLines:
 
 
 class Fanout:
-    """Send every event to several sinks (app, reporter, later MQTT...)."""
+    """Send every event to several sinks (media, app, reporter, notifier).
+
+    A sink that fails (a MemoryError on a small board, a bug) must not keep
+    the event from the others: the door relay must not depend on MQTT."""
 
     def __init__(self):
         self.sinks = []
+        self.errors = 0
+        self.on_error = None
 
     def add(self, sink):
         self.sinks.append(sink)
 
     def __call__(self, ev):
         for sink in self.sinks:
-            sink(ev)
+            try:
+                sink(ev)
+            except Exception as e:
+                self.errors += 1
+                if self.on_error is None:
+                    raise
+                self.on_error(e)

@@ -184,6 +184,7 @@ def run(opts):
                           % (board["platform"], board["name"], e))
     audio = open_audio(backend, opts)
     emit = Fanout()
+    emit.on_error = loop.on_error
     reporter = make_reporter(opts, clock, board, listen)
     emit.add(reporter.event)
     devices = Devices(loop, backend, board, emit)
@@ -194,6 +195,13 @@ def run(opts):
     emit.add(media.handle)
     app = App(config, devices, emit, log, ua)
     emit.add(app.handle)
+    notifier = None
+    events = config["events"]
+    if events["log_file"] or events["message_uris"] or events["webhooks"] or events["mqtt"]:
+        from sipdoor.notify import Notifier  # imported only when used: RAM on a board
+
+        notifier = Notifier(config, loop, ua, app, log, VERSION)
+        emit.add(notifier)
     driver = SipDriver(loop, sip_sock, ua, emit, log)
     watchdog = backend.watchdog(board["watchdog_s"])
     if watchdog is not None:
@@ -218,6 +226,8 @@ def run(opts):
         say_goodbye(loop, ua, driver)
         media.close()
         emit(StationStopped(reason))
+        if notifier is not None:
+            notifier.close()  # the event log's last lines, MQTT "offline"
         devices.close()
         audio.close()
         backend.close()
