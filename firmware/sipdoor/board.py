@@ -48,6 +48,11 @@ I2S_PORT = {
     "sd": PIN,
 }
 
+MIXER_CONTROL = {
+    "control": Field(str, required=True, check=non_empty),
+    "value": Field(str, required=True, check=non_empty),
+}
+
 AUDIO = {
     "kind": Field(str, default="none", check=one_of("none", "wav", "pyaudio", "i2s")),
     "input": Field(str, nullable=True),
@@ -55,11 +60,27 @@ AUDIO = {
     "rate": Field(int, default=8000, check=one_of(8000, 16000, 32000, 44100, 48000)),
     "mic": Field(dict, nullable=True, fields=I2S_PORT),
     "speaker": Field(dict, nullable=True, fields=I2S_PORT),
+    # ALSA mixer controls set before the station starts (a codec HAT on a Pi).
+    "mixer": Field(list, default=[], items=Field(dict, fields=MIXER_CONTROL)),
+}
+
+def _register_write(value):
+    if not 0 <= value["reg"] <= 0xFFFF or not 0 <= value["value"] <= 0xFFFF:
+        return "reg and value must be 0-65535"
+    return None
+
+
+# One register write of a codec's set-up, applied in order at start.
+REGISTER_WRITE = {
+    "reg": Field(int, required=True),
+    "value": Field(int, required=True),
+    "note": Field(str, default=""),
 }
 
 I2C_DEVICE = {
     "address": Field(int, required=True, check=in_range(0x08, 0x77)),
     "kind": Field(str, required=True, check=non_empty),
+    "init": Field(list, default=[], items=Field(dict, fields=REGISTER_WRITE, check=_register_write)),
 }
 
 I2C = {
@@ -68,6 +89,16 @@ I2C = {
     "scl": PIN,
     "freq": Field(int, default=100000, check=in_range(10000, 1000000, " Hz")),
     "devices": Field(dict, default={}, entries=Field(dict, fields=I2C_DEVICE)),
+}
+
+
+# The MicroPython image flash.sh writes: a board id from
+# micropython.org/download (e.g. ESP32_GENERIC) and a release, plus the
+# micropython-lib packages `mpremote mip install` puts on the board.
+MICROPYTHON = {
+    "image": Field(str, required=True, check=non_empty),
+    "version": Field(str, required=True, check=non_empty),
+    "mip": Field(list, default=[], items=Field(str, check=non_empty)),
 }
 
 
@@ -93,11 +124,22 @@ SPEC = {
     "audio": Field(dict, default={}, fields=AUDIO),
     "i2c": Field(dict, nullable=True, fields=I2C),
     "watchdog_s": Field(int, default=30, check=in_range(0, 600, " s")),
+    "psram": Field(str, default="none", check=one_of("none", "quad", "octal")),
+    # Pins the board's own parts use that the firmware does not drive
+    # (a HAT's I2S lines, an RGB LED): listed so nothing else takes them.
+    "reserved": Field(dict, default={}, entries=Field(int, check=_pin)),
+    "micropython": Field(dict, nullable=True, fields=MICROPYTHON),
 }
 
 # Pins each chip has, and the ones that must not be used.
 # ESP32: GPIO 6-11 drive the SPI flash; 34-39 are input-only without pulls.
 # ESP32-S3: GPIO 26-32 drive the SPI flash/PSRAM (33-37 also on octal PSRAM).
+# Extra pins a PSRAM chip takes, by chip and PSRAM kind.
+_PSRAM_PINS = {
+    ("esp32", "quad"): (16, 17),
+    ("esp32", "octal"): (16, 17),
+    ("esp32s3", "octal"): (33, 34, 35, 36, 37),
+}
 _CHIP_RULES = {
     "esp32": {
         "pins": [p for p in range(40) if p not in (20, 24, 28, 29, 30, 31)],
@@ -121,7 +163,7 @@ _CHIP_RULES = {
 
 
 def _uses(board):
-    """Every (key, pin, direction) the board wires; direction is in/out/io."""
+    """Every (key, pin, direction) the board wires: in/out/io, or reserved."""
     for group, direction in (("buttons", "in"), ("inputs", "in"), ("relays", "out"), ("leds", "out")):
         for name in sorted(board[group]):
             yield "%s.%s.pin" % (group, name), board[group][name]["pin"], direction
@@ -135,6 +177,8 @@ def _uses(board):
     if board["i2c"]:
         for sig in ("sda", "scl"):
             yield "i2c.%s" % sig, board["i2c"][sig], "io"
+    for name in sorted(board["reserved"]):
+        yield "reserved.%s" % name, board["reserved"][name], "reserved"
 
 
 def check_pins(board, path):
@@ -168,6 +212,10 @@ def check_pins(board, path):
             raise ConfigError(path, key, "pin %d does not exist on %s" % (pin, board["chip"] or platform))
         if pin in rules["flash"]:
             raise ConfigError(path, key, "pin %d is wired to the flash chip" % pin)
+        if pin in _PSRAM_PINS.get((board["chip"] or "esp32", board["psram"]), ()):
+            raise ConfigError(path, key, "pin %d is wired to the %s PSRAM" % (pin, board["psram"]))
+        if direction == "reserved":
+            continue
         if pin in rules["input_only"]:
             if direction != "in":
                 raise ConfigError(path, key, "pin %d is input-only and cannot drive an output" % pin)
@@ -187,6 +235,11 @@ def validate(data, path="board"):
         raise ConfigError(path, "chip", "%r is an ESP32 chip but platform is %r" % (board["chip"], board["platform"]))
     if board["platform"] == "esp32" and board["chip"] not in (None, "esp32", "esp32s3"):
         raise ConfigError(path, "chip", "%r is not an ESP32 chip" % board["chip"])
+    if board["platform"] != "esp32":
+        if board["psram"] != "none":
+            raise ConfigError(path, "psram", "only ESP32 boards name their PSRAM")
+        if board["micropython"] is not None:
+            raise ConfigError(path, "micropython", "only ESP32 boards run a MicroPython image")
     names = {}
     for group in ("buttons", "inputs"):
         for name in board[group]:
