@@ -3,12 +3,13 @@
 #   make test    the whole test suite (CPython and MicroPython, real peers)
 #   make bench   performance figures
 #   make mpy     cross-compile firmware/ to build/mpy/ with mpy-cross
+#   make demo    a whole scripted door call on 127.0.0.1 (station + tools/sipcall)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 CONFIG ?= config.json
 ARGS   ?=
 
-.PHONY: run test bench mpy flash clean setup-run setup-test
+.PHONY: run test bench mpy flash clean setup-run setup-test demo
 
 setup-run:
 	@tools/setup.sh run
@@ -40,3 +41,8 @@ flash:
 
 clean:
 	rm -rf build .pytest_cache
+
+# A scripted door call on 127.0.0.1: the station (sim board) and tools/sipcall
+# as the flat's phone; prints the timeline and fails unless every step happened.
+demo: setup-run
+	$(PY) tools/demo.py $(ARGS)

@@ -90,10 +90,8 @@ def udp_socket(host, port):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     addr = socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM)[0][-1]
     sock = socket.socket(family, socket.SOCK_DGRAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    except (AttributeError, OSError):
-        pass
+    # No SO_REUSEADDR: on Linux it lets two UDP sockets share a port, and a
+    # second station (or an RTP port in use) must fail, not split traffic.
     sock.bind(addr)
     sock.setblocking(False)
     return sock
