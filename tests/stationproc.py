@@ -1,9 +1,11 @@
 """Start firmware/main.py as a real process (CPython or MicroPython) for black-box tests."""
 
+import atexit
 import json
 import os
 import socket
 import queue
+import shutil
 import subprocess
 import sys
 import threading
@@ -23,6 +25,7 @@ def compiled_firmware():
     source main.py beside it: MicroPython runs the station as a board does."""
     if not _compiled:
         out = tempfile.mkdtemp(prefix="sipdoor-mpy-")
+        atexit.register(shutil.rmtree, out, True)
         subprocess.run([sys.executable, os.path.join(ROOT, "tools", "mpy.py"), out], check=True,
                        capture_output=True, text=True)
         _compiled.append(out)

@@ -62,6 +62,10 @@ AUDIO = {
     "speaker": Field(dict, nullable=True, fields=I2S_PORT),
     # ALSA mixer controls set before the station starts (a codec HAT on a Pi).
     "mixer": Field(list, default=[], items=Field(dict, fields=MIXER_CONTROL)),
+    # Half-duplex echo control: attenuate the microphone while the far end talks.
+    "ducking_db": Field(int, default=0, check=in_range(0, 60, " dB")),
+    "ducking_threshold_dbfs": Field(int, default=-36, check=in_range(-60, 0, " dBFS")),
+    "ducking_hang_ms": Field(int, default=300, check=in_range(0, 2000, " ms")),
 }
 
 def _register_write(value):

@@ -12,12 +12,45 @@ progress gets the microphone and the speaker; a second stream (there is at
 most one answered call, but a crossing answer may briefly make two) sends
 silence. Digits the stream hears (RFC 4733 or in-band) become the same
 DtmfReceived event the SIP INFO path gives, so door codes work either way.
+
+Door-speaker tones (media/tones.py, each generated once): ringback from the
+first CallRinging of a call we make until it is answered or every ringing
+leg ended; busy for busy_s on NobodyAnswered; beeps on DoorOpened (confirm),
+a rejected code or a lockout (error) and CallEndingSoon (warning). Beeps
+also replace the microphone in the call while they play, so the resident
+hears them too; any tone replaces what the speaker plays meanwhile. The
+tick also runs while a tone plays without a call.
+
+Echo ducking (media/duck.py, off unless ducking_db > 0): while the far end
+talks, the microphone frame sent is attenuated by ducking_db.
+
+A "dtmf_keyed" event (digits) sends those keys into the call in progress
+(RFC 4733, or tones without a telephone-event).
+
+At each call's end the log says the longest gap between two ticks and, on
+MicroPython, the heap seen at ticks during the call (gc.mem_alloc): the
+peak (garbage included) and the highest value just after a collection
+(about the live data).
 """
 
+try:
+    import gc
+except ImportError:  # pragma: no cover
+    gc = None
+
+from sipdoor.clock import ticks_diff
+from sipdoor.media.duck import Ducker
 from sipdoor.media.stream import DtmfReceived as StreamDtmf
 from sipdoor.media.stream import MediaTimeout, Stream
+from sipdoor.media.tones import ToneSource
 from sipdoor.net import Udp
 from sipdoor.sip import events as sip
+
+# Purpose -> tones.PRESETS name (the constructor's tones= overrides, e.g. "ringback_us").
+TONES = {"ringback": "ringback", "busy": "busy", "confirm": "confirm", "error": "error",
+         "warning": "warning"}
+_BEEPS = ("confirm", "error", "warning")
+_HAS_HEAP = gc is not None and hasattr(gc, "mem_alloc")
 
 FIRST_PORT = 40000
 LAST_PORT = 40998
@@ -98,7 +131,8 @@ class _Leg:
 
 class CallMedia:
     def __init__(self, loop, ua, ports, audio, rng, emit, log, ptime=20, jitter_min_ms=20,
-                 jitter_max_ms=200, inband_dtmf="auto"):
+                 jitter_max_ms=200, inband_dtmf="auto", tones=None, tone_level_dbfs=-13, busy_s=3,
+                 ducking_db=0, ducking_threshold_dbfs=-36, ducking_hang_ms=300):
         self.loop = loop
         self.ua = ua
         self.ports = ports
@@ -114,6 +148,24 @@ class CallMedia:
         self._tick_timer = None
         self._mic = bytearray(ptime * 16)
         self._silence = bytes(ptime * 16)
+        self.tone_names = dict(TONES)
+        if tones:
+            self.tone_names.update(tones)
+        self.tone_level_dbfs = tone_level_dbfs
+        self._busy_frames = busy_s * 1000 // ptime
+        self._sources = {}  # purpose -> ToneSource, built at first use and kept
+        self._tone = None  # the ToneSource playing
+        self._tone_purpose = None
+        self._tone_left = -1  # frames still to play (-1: until it ends or is stopped)
+        self._ringing = []  # handles of our calls that rang (for ringback)
+        self.ducker = None
+        if ducking_db and ducking_db > 0:
+            self.ducker = Ducker(ducking_db, ducking_threshold_dbfs, ducking_hang_ms, ptime)
+        self._last_tick = None
+        self._max_gap = 0
+        self._heap_peak = 0
+        self._heap_live = 0
+        self._heap_last = 0
 
     def now(self):
         return self.loop.clock.now()
@@ -121,7 +173,11 @@ class CallMedia:
     # -- call events ---------------------------------------------------------------
 
     def handle(self, ev):
+        kind = ev.kind
         if isinstance(ev, sip.CallAnswered):
+            self._ringing = []
+            if self._tone_purpose == "ringback":
+                self.stop_tone()
             self.start(ev.call, ev.negotiated)
         elif isinstance(ev, (sip.CallHeld, sip.CallResumed, sip.CallUpdated)):
             leg = self.legs.get(ev.call)
@@ -129,6 +185,80 @@ class CallMedia:
                 leg.stream.update(ev.negotiated)
         elif isinstance(ev, sip.CallEnded):
             self.stop(ev.call)
+            if ev.call in self._ringing:
+                self._ringing.remove(ev.call)
+                if not self._ringing and self._tone_purpose == "ringback":
+                    self.stop_tone()
+        elif isinstance(ev, sip.CallRinging):
+            if ev.call not in self._ringing and not self.legs:
+                self._ringing.append(ev.call)
+                if self._tone_purpose != "ringback":
+                    self.play("ringback")
+        elif kind == "nobody_answered":
+            self._ringing = []
+            self.play("busy", self._busy_frames)
+        elif kind == "door_opened":
+            self.play("confirm")
+        elif kind == "call_ending_soon":
+            self.play("warning")
+        elif kind == "door_code" and getattr(ev, "state", None) in ("rejected", "locked_out"):
+            self.play("error")
+        elif kind == "dtmf_keyed" and self.current is not None:
+            # keys pressed at the station (the sim's "dtmf DIGITS", a keypad)
+            self.send_dtmf(self.current, ev.digits)
+
+    # -- tones ---------------------------------------------------------------------
+
+    def play(self, purpose, frames=-1):
+        """Play a tone (a TONES purpose) on the door speaker; beeps go into the call too."""
+        src = self._sources.get(purpose)
+        if src is None:
+            name = self.tone_names.get(purpose)
+            if not name:
+                return
+            try:
+                src = ToneSource(name, self.tone_level_dbfs, self.ptime * 8)
+            except ValueError as e:
+                self.log.error("tone %s: %s", purpose, e)
+                return
+            self._sources[purpose] = src
+        src.reset()
+        self._tone = src
+        self._tone_purpose = purpose
+        self._tone_left = frames
+        self._ensure_tick(self.ptime)
+
+    def stop_tone(self):
+        self._tone = None
+        self._tone_purpose = None
+        self._tone_left = -1
+        self._maybe_stop_tick()
+
+    def tone_playing(self):
+        return self._tone_purpose
+
+    def _next_tone_frame(self):
+        src = self._tone
+        if src is None:
+            return None
+        frame = src.next()
+        if self._tone_left > 0:
+            self._tone_left -= 1
+        if frame is None or src.done or self._tone_left == 0:
+            self._tone = None
+            self._tone_purpose = None
+            self._tone_left = -1
+        return frame
+
+    def _ensure_tick(self, period):
+        if self._tick_timer is None:
+            self._last_tick = None
+            self._tick_timer = self.loop.every(period, self._tick)
+
+    def _maybe_stop_tick(self):
+        if not self.legs and self._tone is None and self._tick_timer is not None:
+            self._tick_timer.cancel()
+            self._tick_timer = None
 
     def start(self, handle, negotiated):
         call = self.ua.calls.get(handle)
@@ -147,8 +277,18 @@ class CallMedia:
         self.loop.poller.register(leg.rtcp.sock, lambda _s, leg=leg: self._readable(leg, False))
         if self.current is None:
             self.current = handle
-        if self._tick_timer is None:
-            self._tick_timer = self.loop.every(stream.ptime or self.ptime, self._tick)
+        if self.ducker is not None:
+            self.ducker.reset()
+        self._max_gap = 0
+        self._heap_peak = 0
+        self._heap_live = 0
+        self._heap_last = 0
+        period = stream.ptime or self.ptime
+        t = self._tick_timer
+        if t is not None and len(self.legs) == 1 and t.period != period:
+            t.cancel()  # a tone's tick at another period: the call's clock wins
+            self._tick_timer = None
+        self._ensure_tick(period)
         self.log.info("call %s: media %s to %s:%d, local port %d", handle, negotiated["codec"],
                       negotiated["remote_addr"], negotiated["remote_port"], call.rtp_port)
 
@@ -162,16 +302,20 @@ class CallMedia:
         self.loop.poller.unregister(leg.rtcp.sock)
         self.ports.media_done(leg.port)
         stats = leg.stream.stats()
-        self.log.info("call %s: media ended: %d packets in, %d out, %d lost", handle, stats["packets_in"],
-                      stats["packets_out"], stats["lost"])
+        self.log.info("call %s: media ended: %d packets in, %d out, %d lost, longest tick gap %d ms", handle,
+                      stats["packets_in"], stats["packets_out"], stats["lost"], self._max_gap)
+        if _HAS_HEAP:
+            self.log.info("call %s: heap peak %d bytes allocated, %d live after a collection, %d free now",
+                          handle, self._heap_peak, self._heap_live, gc.mem_free())
+        if self.ducker is not None and self.ducker.ducked_frames:
+            self.log.info("call %s: microphone ducked for %d frames", handle, self.ducker.ducked_frames)
+            self.ducker.ducked_frames = 0
         if self.current == handle:
             self.current = None
             for other in self.legs:
                 self.current = other
                 break
-        if not self.legs and self._tick_timer is not None:
-            self._tick_timer.cancel()
-            self._tick_timer = None
+        self._maybe_stop_tick()
 
     def send_dtmf(self, handle, digits):
         leg = self.legs.get(handle)
@@ -195,17 +339,47 @@ class CallMedia:
 
     def _tick(self):
         now = self.now()
+        last = self._last_tick
+        if last is not None:
+            gap = ticks_diff(now, last)
+            if gap > self._max_gap:
+                self._max_gap = gap
+        self._last_tick = now
+        if _HAS_HEAP:
+            used = gc.mem_alloc()
+            if used > self._heap_peak:
+                self._heap_peak = used
+            if used < self._heap_last and used > self._heap_live:
+                self._heap_live = used  # just after a collection: about what is live
+            self._heap_last = used
+        purpose = self._tone_purpose
+        tone = self._next_tone_frame()
+        if not self.legs:
+            if tone is not None:
+                self.audio.write(tone)
+            self._maybe_stop_tick()
+            return
         for handle in list(self.legs):
             leg = self.legs.get(handle)
             if leg is None:
                 continue
             if handle == self.current:
-                self.audio.read_into(self._mic)
-                out = leg.stream.tick(now, self._mic)
-                self.audio.write(out)
+                mic = self._mic
+                self.audio.read_into(mic)
+                if tone is not None and purpose in _BEEPS:
+                    out = leg.stream.tick(now, tone)
+                else:
+                    if self.ducker is not None:
+                        self.ducker.near(mic, self._silence)
+                    out = leg.stream.tick(now, mic)
+                if self.ducker is not None:
+                    self.ducker.far(out)
+                self.audio.write(out if tone is None else tone)
             else:
                 leg.stream.tick(now, self._silence)
             self._flush(leg)
+        if self._tone is None:
+            self._maybe_stop_tick()
 
     def _flush(self, leg):
         for data, dest, kind in leg.stream.datagrams_to_send():

@@ -44,12 +44,16 @@ class SipDriver:
         return self.loop.clock.now()
 
     def _readable(self, _obj):
+        short = self.sock.short_reads
         for _ in range(16):  # a burst is read in one go, but never forever
             data, addr = self.sock.recv()
             if data is None:
                 break
             self.received += 1
             self.ua.receive_datagram(data, addr, self.now())
+        if self.sock.short_reads != short:
+            self.log.warning("SIP: heap too fragmented for a full receive buffer (%d short reads, %d dropped)",
+                             self.sock.short_reads, self.sock.dropped)
         self.pump()
 
     def pump(self):

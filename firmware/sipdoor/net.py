@@ -113,6 +113,7 @@ def _sockaddr_to_tuple(addr):
 # The longest datagram read: SIP over UDP should stay under the path MTU
 # (RFC 3261 18.1.1) and RFC 4475's longest message is 3.5 KB.
 MAX_RECV = 8192
+SMALL_RECV = 2048  # what a SIP response or an INVITE with one audio stream needs
 
 
 class Udp:
@@ -123,6 +124,8 @@ class Udp:
         self.host = host
         self.port = port
         self._targets = {}  # (host, port) -> resolved sockaddr, bounded
+        self.short_reads = 0  # reads retried with a small buffer (heap too fragmented)
+        self.dropped = 0  # datagrams dropped for want of any buffer
 
     def fileno(self):
         return self.sock.fileno()
@@ -131,17 +134,23 @@ class Udp:
         """(data, (host, port)), or (None, None) when nothing is waiting.
         A datagram longer than size arrives cut short (the parser then
         refuses it), so an attacker's 64 KiB costs us size bytes at most."""
-        try:
-            data, addr = self.sock.recvfrom(size)
-        except OSError:
-            return None, None
-        except MemoryError:  # no block that big on a fragmented heap: drop it, or it stays readable
+        for want in (size, SMALL_RECV, 1):
             try:
-                self.sock.recvfrom(1)
-            except Exception:
-                pass
-            return None, None
-        return data, _sockaddr_to_tuple(addr)
+                data, addr = self.sock.recvfrom(want)
+            except OSError:
+                return None, None
+            except MemoryError:
+                # MicroPython allocates the buffer before reading, so the
+                # datagram is still queued: on a fragmented heap try a
+                # smaller buffer (most SIP messages fit), at last drop it,
+                # or it keeps the socket readable for ever.
+                self.short_reads += 1
+                continue
+            if want == 1:
+                self.dropped += 1
+                return None, None
+            return data, _sockaddr_to_tuple(addr)
+        return None, None
 
     def send(self, data, addr):
         """Send a datagram to (host, port); False instead of raising."""

@@ -47,7 +47,7 @@ options:
   -h, --help           show this help and exit
 
 The simulated board reads commands from stdin: tap NAME, press NAME,
-release NAME, input NAME 0|1, help, quit."""
+release NAME, input NAME 0|1, dtmf KEYS, help, quit."""
 
 OPTIONS = ("--config", "--board", "--boards", "--audio-in", "--audio-out", "--view", "--log-level")
 
@@ -191,7 +191,10 @@ def run(opts):
     rng = Random()
     ports = RtpPorts(host)
     ua = make_ua(config, host, sip_sock.port, log, rng, ports)
-    media = CallMedia(loop, ua, ports, audio, rng, emit, log, config["audio"]["ptime_ms"])
+    duck = board["audio"]
+    media = CallMedia(loop, ua, ports, audio, rng, emit, log, config["audio"]["ptime_ms"],
+                      ducking_db=duck["ducking_db"], ducking_threshold_dbfs=duck["ducking_threshold_dbfs"],
+                      ducking_hang_ms=duck["ducking_hang_ms"])
     emit.add(media.handle)
     app = App(config, devices, emit, log, ua)
     emit.add(app.handle)

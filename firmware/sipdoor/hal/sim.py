@@ -2,7 +2,7 @@
 
 Buttons and inputs come from stdin, one command a line (the sim line
 protocol in DESIGN.md, stable because tests and tools drive it):
-    press NAME | release NAME | tap NAME | input NAME 0|1 | help | quit
+    press NAME | release NAME | tap NAME | input NAME 0|1 | dtmf KEYS | help | quit
 Outputs (relays, LEDs) are plain variables; their events reach stdout
 through the station's reporter. Audio comes from and goes to WAV files.
 """
@@ -17,7 +17,7 @@ MAX_LINE = 512
 TAP_MS = 150  # how long `tap` holds a button down
 SETTLE_MARGIN_MS = 5
 
-HELP = ("commands: press NAME, release NAME, tap NAME, input NAME 0|1, help, quit")
+HELP = ("commands: press NAME, release NAME, tap NAME, input NAME 0|1, dtmf KEYS, help, quit")
 
 
 class CommandRejected(base.Event):
@@ -28,6 +28,16 @@ class CommandRejected(base.Event):
     def __init__(self, command, message):
         self.command = command
         self.message = message
+
+
+class DtmfKeyed(base.Event):
+    """Keys typed at the door (the sim's stand-in for a keypad): the call
+    in progress sends them as RFC 4733 events."""
+
+    kind = "dtmf_keyed"
+
+    def __init__(self, digits):
+        self.digits = digits
 
 
 class HelpShown(base.Event):
@@ -209,6 +219,13 @@ class Backend(base.Backend):
                 self.emit(CommandRejected(line.strip(), "input level must be 0 or 1"))
             else:
                 self.change(name, int(value))
+        elif verb == "dtmf" and len(words) == 2:
+            digits = words[1].upper()
+            bad = [d for d in digits if d not in "0123456789*#ABCD"]
+            if bad or len(digits) > 32:
+                self.emit(CommandRejected(line.strip(), "DTMF keys are 0-9, *, #, A-D (at most 32)"))
+            else:
+                self.emit(DtmfKeyed(digits))
         elif verb == "quit" and len(words) == 1:
             self.quit()
         elif verb == "help" and len(words) == 1:

@@ -19,9 +19,14 @@ them, so the peer's ptime need not match ours.
   number already seen (window of 32) or the same timestamp as a buffered one
   is a duplicate; both are dropped and counted.
 - A missing frame with packets behind it is lost: the last frame is played
-  again, fading to silence (repeat-and-fade); more misses in a row are
-  silence. An empty buffer is an underrun: one faded repeat, then silence
-  while it refills.
+  again, fading to silence over conceal_frames frames (repeat-and-fade;
+  media.stream uses 3, 60 ms as in G.711 Appendix I); more misses in a row
+  are silence. An empty buffer is taken as loss too for up to hold_frames
+  frames (the next packet may be just behind a lost one, and playing on
+  keeps the timeline); missing more than that, or the newest packet coming
+  in behind the play point meanwhile (the sender is late, not lossy), is an
+  underrun: silence until it refills to the target, then play from the
+  oldest packet.
 - A new SSRC, or a sequence or timestamp jump too big to be reordering or
   loss, flushes the buffer and starts again (resync).
 """
@@ -55,10 +60,12 @@ class JitterBuffer:
     """
 
     def __init__(self, decode_into, frame=160, clock=8000, min_ms=20, max_ms=200,
-                 slot_bytes=None, slots=None):
+                 slot_bytes=None, slots=None, conceal_frames=1, hold_frames=1):
         if min_ms < 0 or max_ms < min_ms:
             raise ValueError("jitter buffer needs 0 <= min_ms <= max_ms")
         self.decode_into = decode_into
+        self.conceal_frames = conceal_frames if conceal_frames > 0 else 1
+        self.hold_frames = hold_frames if hold_frames > 0 else 1
         self.frame = frame
         self.rate = clock
         self.min_ms = min_ms
@@ -81,7 +88,7 @@ class JitterBuffer:
         self._zeros = bytes(2 * frame)
         self.stats = {"received": 0, "played": 0, "late": 0, "duplicate": 0, "lost": 0,
                       "concealed": 0, "underruns": 0, "overflow": 0, "resyncs": 0,
-                      "dropped": 0}
+                      "dropped": 0, "held": 0}
         self.reset()
 
     def reset(self):
@@ -188,11 +195,13 @@ class JitterBuffer:
             result = "resync"
         self.ssrc = ssrc
         # Duplicate by sequence number, in a 64-packet window.
+        newest = True
         if self.max_seq is None:
             self.max_seq = seq
             self.seen = 1
         else:
             d = _seqd(seq, self.max_seq)
+            newest = d > 0
             if d > 0:
                 self.seen = ((self.seen << d) | 1) & 0xFFFFFFFF if d < 32 else 1
                 self.max_seq = seq
@@ -206,8 +215,15 @@ class JitterBuffer:
         if n == 0:
             return result
         if self.floor_ts is not None and _tsd((ts + n) & _TS_MASK, self.floor_ts) <= 0:
-            st["late"] += 1
-            return "late"
+            if not (newest and self.state == _PLAYING and self.count == 0 and self._misses):
+                st["late"] += 1
+                return "late"
+            # Held on after a miss, but the next packet came late, not lost:
+            # the sender is behind. An underrun after all: play from it.
+            st["underruns"] += 1
+            self.state = _IDLE
+            self._idle_ticks = 0
+            self.floor_ts = ts
         free = -1
         for i in range(self.nslots):
             if self._len[i]:
@@ -264,17 +280,22 @@ class JitterBuffer:
         return got
 
     def _conceal(self, out):
-        """Repeat the last frame fading out linearly; silence after that."""
-        if self._misses == 1 and self._have_last:
+        """Repeat the last frame, fading out linearly over conceal_frames
+        frames; silence after that."""
+        m = self._misses
+        n = self.conceal_frames
+        if 1 <= m <= n and self._have_last:
             self.stats["concealed"] += 1
             last = self._last
             frame = self.frame
+            total = n * frame
+            left = total - (m - 1) * frame  # gain numerator at the frame's first sample
             j = 0
             for i in range(frame):
                 v = last[j] | (last[j + 1] << 8)
                 if v & 0x8000:
                     v -= 0x10000
-                v = v * (frame - i) // frame
+                v = v * (left - i) // total
                 out[j] = v & 0xFF
                 out[j + 1] = (v >> 8) & 0xFF
                 j += 2
@@ -325,11 +346,13 @@ class JitterBuffer:
             st["played"] += 1
             return out
         self._misses += 1
-        if self.count == 0:
-            # Nothing behind the gap: the sender is late (or paused). Refill.
+        if self.count == 0 and self._misses >= self.hold_frames:
+            # Nothing behind the gap for a while: the sender is late (or paused). Refill.
             st["underruns"] += 1
             self.state = _IDLE
             self._idle_ticks = 0
+        elif self.count == 0:
+            st["held"] += 1  # lost, or the start of an underrun: not known yet
         else:
             st["lost"] += 1
         self._conceal(out)

@@ -23,6 +23,8 @@ Rules:
   (RFC 4733 2.5.1); without a negotiated telephone-event it is sent as tones.
   Keys are received from telephone-events, or in-band by Goertzel when the
   peer has no telephone-event (inband_dtmf="auto").
+- Loss: the jitter buffer conceals up to conceal_ms (repeat and fade) and
+  plays on through up to hold_ms of missing packets before re-buffering.
 - The timestamp clock runs on every tick, sent or not, so it follows time.
 - RTCP: SR (when we sent since the last report) or RR, with SDES CNAME,
   every rtcp_interval_s (randomised 0.5..1.5, RFC 3550 6.2); close() sends
@@ -81,7 +83,8 @@ def _valid_addr(addr, port):
 class Stream:
     def __init__(self, negotiated, rng, now, log=None, jitter_min_ms=20, jitter_max_ms=200,
                  timeout_s=30, stats_interval_s=5, rtcp_interval_s=5, cname=None, wall=None,
-                 inband_dtmf="auto", dtmf_duration_ms=100, dtmf_pause_ms=100, relatch_ms=1000):
+                 inband_dtmf="auto", dtmf_duration_ms=100, dtmf_pause_ms=100, relatch_ms=1000,
+                 conceal_ms=60, hold_ms=100):
         self.log = log
         self.rng = rng
         self.jitter_min_ms = jitter_min_ms
@@ -90,6 +93,8 @@ class Stream:
         self.stats_ms = int(stats_interval_s * 1000)
         self.rtcp_ms = int(rtcp_interval_s * 1000)
         self.relatch_ms = relatch_ms
+        self.conceal_ms = conceal_ms
+        self.hold_ms = hold_ms
         self.inband_dtmf = inband_dtmf
         self._dtmf_duration_ms = dtmf_duration_ms
         self._dtmf_pause_ms = dtmf_pause_ms
@@ -159,7 +164,9 @@ class Stream:
             self._payload = memoryview(self._pkt)[rtp.HEADER_LEN:]
             self._pcm_tmp = bytearray(2 * frame)
             self._silence = bytes(2 * frame)
-            self.jb = JitterBuffer(dec, frame, clock, self.jitter_min_ms, self.jitter_max_ms)
+            self.jb = JitterBuffer(dec, frame, clock, self.jitter_min_ms, self.jitter_max_ms,
+                                   conceal_frames=self.conceal_ms // self.ptime,
+                                   hold_frames=self.hold_ms // self.ptime)
             pending = self._dtmf_tx._queue if hasattr(self, "_dtmf_tx") else ""
             self._dtmf_tx = DtmfSender(frame, self._dtmf_duration_ms, self._dtmf_pause_ms, clock=clock)
             self._dtmf_tx._queue = pending
