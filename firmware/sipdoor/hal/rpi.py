@@ -97,12 +97,33 @@ class PyAudioDevice:
         self.pa = pyaudio.PyAudio()
         self.frame_samples = frame_samples
         rate = spec["rate"]
-        self.inp = self.pa.open(format=pyaudio.paInt16, channels=1, rate=rate, input=True,
-                                frames_per_buffer=frame_samples,
-                                input_device_index=self._device(spec["input"], "maxInputChannels"))
-        self.out = self.pa.open(format=pyaudio.paInt16, channels=1, rate=rate, output=True,
-                                frames_per_buffer=frame_samples,
-                                output_device_index=self._device(spec["output"], "maxOutputChannels"))
+        in_dev = self._device(spec["input"], "maxInputChannels")
+        out_dev = self._device(spec["output"], "maxOutputChannels")
+        self.ratio = 1
+        try:
+            self._open(pyaudio, rate, frame_samples, in_dev, out_dev)
+        except (OSError, ValueError):  # PortAudio -9997 "Invalid sample rate": many USB cards are 48k only
+            if rate != 8000:
+                raise
+            from sipdoor.media.resample import RATIO, Decimator, Interpolator
+
+            self._open(pyaudio, 8000 * RATIO, frame_samples * RATIO, in_dev, out_dev)
+            self.ratio = RATIO
+            self._dec = Decimator(frame_samples)
+            self._itp = Interpolator(frame_samples)
+            self._buf48 = bytearray(2 * RATIO * frame_samples)
+
+    def _open(self, pyaudio, rate, frames, in_dev, out_dev):
+        self.inp = self.out = None
+        try:
+            self.inp = self.pa.open(format=pyaudio.paInt16, channels=1, rate=rate, input=True,
+                                    frames_per_buffer=frames, input_device_index=in_dev)
+            self.out = self.pa.open(format=pyaudio.paInt16, channels=1, rate=rate, output=True,
+                                    frames_per_buffer=frames, output_device_index=out_dev)
+        except Exception:
+            if self.inp is not None:
+                self.inp.close()
+            raise
 
     def _device(self, name, channels_key):
         if not name or name == "default":
@@ -114,14 +135,22 @@ class PyAudioDevice:
         raise OSError("no audio device named %r" % name)
 
     def read_into(self, buf):
+        """A 48 kHz-only card is read at 48k and low-passed down to 8k."""
         n = len(buf) // 2
-        if self.inp.get_read_available() >= n:
-            buf[:] = self.inp.read(n, exception_on_overflow=False)
+        if self.inp.get_read_available() >= n * self.ratio:
+            data = self.inp.read(n * self.ratio, exception_on_overflow=False)
+            if self.ratio == 1:
+                buf[:] = data
+            else:
+                self._dec.process_into(data, buf)
         else:
             buf[:] = bytes(len(buf))
         return len(buf)
 
     def write(self, buf):
+        if self.ratio != 1:
+            self._itp.process_into(buf, self._buf48)  # every frame, so the filter history stays continuous
+            buf = self._buf48
         if self.out.get_write_available() >= len(buf) // 2:
             self.out.write(bytes(buf), exception_on_underflow=False)
 
