@@ -129,3 +129,35 @@ def test_live_view_on_a_terminal(tmp_path):
             proc.kill()
         os.close(master)
         proc.stderr.close()
+
+
+def test_software_watchdog_ends_a_stalled_station_and_a_restart_starts_with_relays_off(tmp_path):
+    import json
+    import signal
+
+    board = json.load(open(os.path.join(ROOT, "boards", "sim.json")))
+    board["watchdog_s"] = 2
+    boards = tmp_path / "boards"
+    boards.mkdir()
+    (boards / "sim.json").write_text(json.dumps(board))
+    cfg = write_config(tmp_path, door={"relay": "door", "pulse_ms": 60000})
+    st = Station("cpython", cfg, "--boards", str(boards))
+    try:
+        st.wait_for(lambda e: e["event"] == "ready")
+        st.send("tap exit")  # the door relay is on for a minute...
+        st.wait_for(lambda e: e["event"] == "relay" and e["state"] == 1)
+        st.proc.send_signal(signal.SIGSTOP)  # ...when the loop stalls
+        time.sleep(3)
+        st.proc.send_signal(signal.SIGCONT)
+        assert st.proc.wait(10) == -signal.SIGALRM
+    finally:
+        st.kill()
+    again = Station("cpython", cfg, "--boards", str(boards))
+    try:
+        again.wait_for(lambda e: e["event"] == "ready")
+        again.send("quit")
+        code, rest, err = again.finish()
+        assert code == 0, err
+        assert not [e for e in again.events if e["event"] == "relay" and e["state"] == 1]
+    finally:
+        again.kill()

@@ -114,6 +114,24 @@ class StdinLines:
         return out
 
 
+class SimWatchdog:
+    """A software watchdog: SIGALRM (whose default action ends the process)
+    unless fed within timeout_s, so a stalled loop is restarted by whatever
+    supervises the process (systemd, a test). CPython only: the MicroPython
+    unix port has no signal module."""
+
+    def __init__(self, timeout_s, alarm):
+        self.timeout_s = timeout_s
+        self._alarm = alarm
+        alarm(timeout_s)
+
+    def feed(self):
+        self._alarm(self.timeout_s)
+
+    def close(self):
+        self._alarm(0)
+
+
 class Backend(base.Backend):
     name = "sim"
 
@@ -138,6 +156,23 @@ class Backend(base.Backend):
 
     def audio(self, audio_in=None, audio_out=None):
         return WavAudio(audio_in, audio_out)
+
+    _watchdog = None
+
+    def watchdog(self, timeout_s):
+        try:
+            from signal import alarm
+        except ImportError:
+            return None
+        if timeout_s:
+            self._watchdog = SimWatchdog(timeout_s, alarm)
+        return self._watchdog
+
+    def close(self):
+        # Shutdown may wait for BYE and unregister after the loop stopped feeding.
+        if self._watchdog is not None:
+            self._watchdog.close()
+        base.Backend.close(self)
 
     def set_level(self, name, level):
         pin = self.inputs[name]
