@@ -76,6 +76,7 @@ SIP = {
     "reject_status": Field(int, default=403, check=one_of(403, 486, 603)),
     "keepalive_s": Field(int, default=30, check=lambda v: None if v == 0 or 5 <= v <= 3600
                          else "must be 0 (off) or 5 to 3600 s"),
+    "keepalive_kind": Field(str, default="options", check=one_of("options", "crlf")),
     "t1_ms": Field(int, default=500, check=in_range(50, 5000, " ms")),
 }
 

@@ -252,6 +252,7 @@ def make_ua(config, listen_host, port, log, rng, rtp_ports):
         "ptime": config["audio"]["ptime_ms"],
         "dtmf_pt": 101,
         "keepalive_s": sip["keepalive_s"],
+        "keepalive_kind": sip["keepalive_kind"],
     }
     t1 = sip["t1_ms"]
     timers = TimerConfig(t1=t1, t2=max(4000, t1 * 8))

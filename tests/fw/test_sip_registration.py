@@ -14,9 +14,10 @@ B = ("127.0.0.1", 5070)
 REG = ("127.0.0.1", 5080)
 
 
-def make_ua(addr, seed, account=None, keepalive_s=0):
+def make_ua(addr, seed, account=None, keepalive_s=0, keepalive_kind="options"):
     settings = {"local_host": addr[0], "local_port": addr[1], "account": account,
-                "codecs": ["PCMU", "PCMA"], "ptime": 20, "dtmf_pt": 101, "keepalive_s": keepalive_s}
+                "codecs": ["PCMU", "PCMA"], "ptime": 20, "dtmf_pt": 101, "keepalive_s": keepalive_s,
+                "keepalive_kind": keepalive_kind}
     return UserAgent(settings, Rng(seed))
 
 
@@ -46,6 +47,8 @@ class Registrar:
         if self.down:
             self.lost += 1
             return
+        if not data.strip():
+            return  # a CRLF keep-alive ping
         req = parse(data)
         stamp_via(req, src)  # received/rport, as a real registrar does
         if req.method == "REGISTER":
@@ -77,11 +80,11 @@ class Registrar:
         station.receive_datagram(resp.to_bytes(), REG, self.wire.now())
 
 
-def registered_station(grant=600, min_expires=None, keepalive_s=0):
+def registered_station(grant=600, min_expires=None, keepalive_s=0, keepalive_kind="options"):
     wire = Wire(start=2 ** 30 - 5000)  # across the tick wrap
     reg = Registrar(wire, grant, min_expires)
     wire.add(REG, reg)
-    ua = wire.add(A, make_ua(A, 7, dict(ACCOUNT), keepalive_s))
+    ua = wire.add(A, make_ua(A, 7, dict(ACCOUNT), keepalive_s, keepalive_kind))
     ua.start(wire.now())
     wire.run(100)
     return wire, reg, ua
@@ -182,3 +185,13 @@ def test_incoming_call_not_through_registrar_is_untrusted():
     wire.settle()
     inc = wire.take(A, ev.IncomingCall)
     assert inc and not inc[0].trusted
+
+
+def test_keepalive_options_or_crlf_to_the_registrar():
+    wire, reg, ua = registered_station(keepalive_s=10)
+    wire.run(25000)
+    assert len(wire.sent(A, "OPTIONS sip:127.0.0.1:5080")) == 2
+    wire, reg, ua = registered_station(keepalive_s=10, keepalive_kind="crlf")
+    wire.run(25000)
+    pings = [d for s, d, data in wire.log if s == A and data == b"\r\n\r\n"]
+    assert pings == [REG, REG] and not wire.sent(A, "OPTIONS ")

@@ -137,6 +137,7 @@ class UserAgent:
                       "ptime": settings.get("ptime", 20),
                       "dtmf_pt": settings.get("dtmf_pt", 101)}
         self.keepalive_ms = settings.get("keepalive_s", 30) * 1000
+        self.keepalive_kind = settings.get("keepalive_kind", "options")
         account = settings.get("account")
         self.account = account
         self.digest = None
@@ -537,7 +538,11 @@ class UserAgent:
     def _keepalive(self, now):
         self._set_timer("keepalive", ticks_add(now, self.keepalive_ms), self._keepalive)
         reg = self.registration
-        if reg is not None and reg.registered and self._keepalive_out is None:
+        if reg is not None and reg.registered and self.keepalive_kind == "crlf":
+            # RFC 5626 ping: keeps the NAT binding open; it gets no answer, so
+            # a lost registrar is found by the next refresh, not at once.
+            self.layer._out(b"\r\n\r\n", self._dest_for(parse_uri(reg.registrar)))
+        elif reg is not None and reg.registered and self._keepalive_out is None:
             uri = parse_uri(reg.registrar)
             tag = self._new_tag()
             call_id = self.new_call_id()
