@@ -12,7 +12,6 @@ station's RTP ports cannot clash with another run's.
 import json
 import time
 
-import pytest
 
 import audiocheck
 import peers
@@ -22,29 +21,6 @@ from test_media_interop import netns  # noqa: F401  (autouse: every test here in
 
 PULSE_MS = 500
 WARNING_HZ = 1400  # tones.PRESETS["warning"]: 3 x 200 ms of 1400 Hz, 200 ms apart
-
-
-@pytest.fixture
-def stack():
-    """Things to stop at the end, last first: a Station is killed, a
-    Receiver or Sub closed, anything else (peers, Broker) stopped."""
-    started = []
-
-    def add(thing):
-        started.append(thing)
-        return thing
-
-    yield add
-    for thing in reversed(started):
-        try:
-            if isinstance(thing, Station):
-                thing.kill()
-            elif isinstance(thing, (Receiver, Sub)):
-                thing.close()
-            else:
-                thing.stop()
-        except Exception:
-            pass
 
 
 def config(tmp_path, targets, codes=(), mode="parallel", ring_timeout_s=30, lockout_s=60,

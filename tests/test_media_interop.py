@@ -66,22 +66,6 @@ def netns():
         subprocess.run([ip, "netns", "del", name], capture_output=True)
 
 
-@pytest.fixture
-def stack():
-    started = []
-
-    def add(thing):
-        started.append(thing)
-        return thing
-
-    yield add
-    for thing in reversed(started):
-        if isinstance(thing, Station):
-            thing.kill()
-        else:
-            thing.stop()
-
-
 def config(tmp_path, targets=(), allow=(), codecs=("PCMU", "PCMA"), codes=()):
     sip = {"listen": "127.0.0.1:%d" % peers.free_udp_port(), "account": None, "allow": list(allow),
            "keepalive_s": 5}
@@ -114,6 +98,34 @@ def station_port(st):
     return int(m.group(1))
 
 
+def tone_files(tmp_path, phone_s=30):
+    """(the door's 1000 Hz input, the phone's 440 Hz input, where the door's
+    speaker output goes)."""
+    tone_in = str(tmp_path / "door-1000.wav")
+    peers.write_tone_wav(tone_in, 1000, 10)
+    phone_tone = str(tmp_path / "phone-440.wav")
+    peers.write_tone_wav(phone_tone, 440, phone_s)
+    return tone_in, phone_tone, str(tmp_path / "door-heard.wav")
+
+
+def tone_call(st, phone, seconds, timeout=10):
+    """The door calls the phone, talks for seconds, hangs up and quits:
+    (the call_answered event, the station's stderr, its SIP port)."""
+    st.wait_for(lambda e: e["event"] == "ready", 30)
+    st.send("tap call")
+    answered = st.wait_for(lambda e: e["event"] == "call_answered", timeout)
+    phone.wait_event("CALL_ESTABLISHED", timeout)
+    time.sleep(seconds)
+    st.send("tap call")
+    st.wait_for(lambda e: e["event"] == "call_ended", timeout)
+    phone.wait_event("CALL_CLOSED", timeout)
+    port = station_port(st)
+    st.send("quit")
+    code, _, err = st.finish(20)
+    assert code == 0, err
+    return answered, err, port
+
+
 def check_our_rtp(pcap, port, payload):
     """tshark: our stream(s) from port have the payload type, no loss or
     sequence errors, no problems flagged; RTCP went out from port + 1."""
@@ -135,28 +147,13 @@ def check_our_rtp(pcap, port, payload):
 
 @pytest.mark.parametrize("codec", ["PCMU", "PCMA"])
 def test_two_way_tones_on_a_call_from_the_door(stack, tmp_path, codec):
-    tone_in = str(tmp_path / "door-1000.wav")
-    peers.write_tone_wav(tone_in, 1000, 10)
-    phone_tone = str(tmp_path / "phone-440.wav")
-    peers.write_tone_wav(phone_tone, 440, 30)
-    heard_by_door = str(tmp_path / "door-heard.wav")
+    tone_in, phone_tone, heard_by_door = tone_files(tmp_path)
     cap = stack(peers.Tshark(bpf="udp"))
     phone = stack(peers.Baresip("flat", audio_in_wav=phone_tone, record_wav=str(tmp_path / "phone-heard.wav")))
     st = stack(Station("cpython", config(tmp_path, targets=[phone.uri], codecs=[codec]),
                        "--audio-in", tone_in, "--audio-out", heard_by_door))
-    st.wait_for(lambda e: e["event"] == "ready", 20)
-    st.send("tap call")
-    ans = st.wait_for(lambda e: e["event"] == "call_answered", 10)
+    ans, err, port = tone_call(st, phone, 3)
     assert ans["negotiated"]["codec"] == codec
-    phone.wait_event("CALL_ESTABLISHED", 10)
-    time.sleep(3)
-    st.send("tap call")
-    st.wait_for(lambda e: e["event"] == "call_ended", 10)
-    phone.wait_event("CALL_CLOSED", 10)
-    port = station_port(st)
-    st.send("quit")
-    code, _, err = st.finish(15)
-    assert code == 0, err
     pcap = cap.stop()
 
     sent = check_tone(phone.recorded_wav(), 1000, "what the phone heard")
@@ -197,29 +194,15 @@ def test_a_caller_not_allowed_cannot_open_the_door(stack, tmp_path):
 def test_two_way_tones_with_linphonec(stack, tmp_path):
     """linphonec in file mode: `soundcard use files`, then `play` gives what it
     sends and `record` what it receives (both set before the call)."""
-    tone_in = str(tmp_path / "door-1000.wav")
-    peers.write_tone_wav(tone_in, 1000, 10)
-    phone_tone = str(tmp_path / "phone-440.wav")
-    peers.write_tone_wav(phone_tone, 440, 30)
+    tone_in, phone_tone, heard_by_door = tone_files(tmp_path)
     heard_by_phone = str(tmp_path / "linphone-heard.wav")
-    heard_by_door = str(tmp_path / "door-heard.wav")
     phone = stack(peers.Linphonec("flat"))
     phone.send("soundcard use files")
     phone.send("play %s" % phone_tone)
     phone.send("record %s" % heard_by_phone)
     st = stack(Station("cpython", config(tmp_path, targets=[phone.uri], codecs=["PCMU"]),
                        "--audio-in", tone_in, "--audio-out", heard_by_door))
-    st.wait_for(lambda e: e["event"] == "ready", 20)
-    st.send("tap call")
-    st.wait_for(lambda e: e["event"] == "call_answered", 10)
-    phone.wait_event("CALL_ESTABLISHED", 10)
-    time.sleep(3)
-    st.send("tap call")
-    st.wait_for(lambda e: e["event"] == "call_ended", 10)
-    phone.wait_event("CALL_CLOSED", 10)
-    st.send("quit")
-    code, _, err = st.finish(15)
-    assert code == 0, err
+    _, err, _ = tone_call(st, phone, 3)
     deadline = time.time() + 5
     while time.time() < deadline and not os.path.exists(heard_by_phone):
         time.sleep(0.1)
@@ -327,26 +310,12 @@ def test_ten_percent_random_rtp_loss_leaves_no_long_gap(stack, tmp_path):
     plays on through 100 ms of missing packets: what the door plays has no
     gap longer than 60 ms (that takes 6 losses in a row: about 1 in 4000
     runs of this test)."""
-    tone_in = str(tmp_path / "door-1000.wav")
-    peers.write_tone_wav(tone_in, 1000, 10)
-    phone_tone = str(tmp_path / "phone-440.wav")
-    peers.write_tone_wav(phone_tone, 440, 30)
-    heard_by_door = str(tmp_path / "door-heard.wav")
+    tone_in, phone_tone, heard_by_door = tone_files(tmp_path)
     phone = stack(peers.Baresip("flat", audio_in_wav=phone_tone, record_wav=str(tmp_path / "phone-heard.wav")))
     _drop_at_random((40000, 40999), (phone.rtp_port, phone.rtp_port + 7), 0.1)
     st = stack(Station("cpython", config(tmp_path, targets=[phone.uri], codecs=["PCMU"]),
                        "--audio-in", tone_in, "--audio-out", heard_by_door))
-    st.wait_for(lambda e: e["event"] == "ready", 20)
-    st.send("tap call")
-    st.wait_for(lambda e: e["event"] == "call_answered", 15)
-    phone.wait_event("CALL_ESTABLISHED", 15)
-    time.sleep(5)
-    st.send("tap call")
-    st.wait_for(lambda e: e["event"] == "call_ended", 15)
-    phone.wait_event("CALL_CLOSED", 15)
-    st.send("quit")
-    code, _, err = st.finish(15)
-    assert code == 0, err
+    _, err, _ = tone_call(st, phone, 5, timeout=15)
     m = re.search(r"media ended: (\d+) packets in, (\d+) out, (\d+) lost", err)
     assert m, err
     packets_in, lost = int(m.group(1)), int(m.group(3))
@@ -365,27 +334,12 @@ MP_CALL_S = 20  # the issue's 60 s was measured once (see the issue note); 20 s 
 
 
 def test_micropython_station_holds_a_call_with_the_tone_intact(stack, tmp_path):
-    tone_in = str(tmp_path / "door-1000.wav")
-    peers.write_tone_wav(tone_in, 1000, 10)
-    phone_tone = str(tmp_path / "phone-440.wav")
-    peers.write_tone_wav(phone_tone, 440, MP_CALL_S + 30)  # baresip hangs up at the file's end
-    heard_by_door = str(tmp_path / "door-heard.wav")
+    tone_in, phone_tone, heard_by_door = tone_files(tmp_path, MP_CALL_S + 30)  # baresip hangs up at its end
     cap = stack(peers.Tshark(bpf="udp"))
     phone = stack(peers.Baresip("flat", audio_in_wav=phone_tone, record_wav=str(tmp_path / "phone-heard.wav")))
     st = stack(Station("micropython", config(tmp_path, targets=[phone.uri], codecs=["PCMU"]),
                        "--audio-in", tone_in, "--audio-out", heard_by_door))
-    st.wait_for(lambda e: e["event"] == "ready", 30)
-    st.send("tap call")
-    st.wait_for(lambda e: e["event"] == "call_answered", 15)
-    phone.wait_event("CALL_ESTABLISHED", 15)
-    time.sleep(MP_CALL_S)
-    st.send("tap call")
-    st.wait_for(lambda e: e["event"] == "call_ended", 15)
-    phone.wait_event("CALL_CLOSED", 15)
-    port = station_port(st)
-    st.send("quit")
-    code, _, err = st.finish(20)
-    assert code == 0, err
+    _, err, port = tone_call(st, phone, MP_CALL_S, timeout=15)
     pcap = cap.stop()
     sent = check_tone(phone.recorded_wav(), 1000, "what the phone heard")
     heard = check_tone(heard_by_door, 440, "what the door heard")

@@ -5,23 +5,8 @@ import socket
 import struct
 import time
 
-import pytest
 
 import peers
-
-
-@pytest.fixture
-def stack():
-    """Collects peers; stops them all (reverse order) whatever the test outcome."""
-    started = []
-
-    def add(peer):
-        started.append(peer)
-        return peer
-
-    yield add
-    for peer in reversed(started):
-        peer.stop()
 
 
 def test_baresip_registers_with_digest_auth(stack):

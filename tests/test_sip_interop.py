@@ -16,22 +16,6 @@ from stationproc import Station, write_config
 PW = "door-secret-7"
 
 
-@pytest.fixture
-def stack():
-    started = []
-
-    def add(thing):
-        started.append(thing)
-        return thing
-
-    yield add
-    for thing in reversed(started):
-        if isinstance(thing, Station):
-            thing.kill()
-        else:
-            thing.stop()
-
-
 def station_config(tmp_path, kam=None, allow=(), targets=None, **sip_extra):
     sip = {"listen": "127.0.0.1:%d" % peers.free_udp_port(), "allow": list(allow), "auto_answer": True,
            "keepalive_s": 5, "t1_ms": 100}

@@ -20,18 +20,7 @@ import json
 import os
 
 from sipdoor.clock import ticks_add, ticks_diff
-
-
-def _rename_over(src, dst):
-    try:
-        os.rename(src, dst)
-    except OSError:
-        # FAT on a board refuses to rename over a file.
-        try:
-            os.remove(dst)
-        except OSError:
-            pass
-        os.rename(src, dst)
+from sipdoor.storage import rename_over
 
 
 def _scan(path):
@@ -129,7 +118,7 @@ class EventLog:
         self._last = self.loop.clock.now()
         try:
             if self.lines >= self.size:
-                _rename_over(self.path, self.path + ".1")
+                rename_over(self.path, self.path + ".1")
                 self.lines = 0
                 self._needs_newline = False
             lines = self.pending

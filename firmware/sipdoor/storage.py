@@ -11,15 +11,20 @@ def write_atomic(path, text):
         f.flush()
         if hasattr(os, "fsync"):
             os.fsync(f.fileno())
+    rename_over(tmp, path)
+
+
+def rename_over(src, dst):
+    """Rename src to dst, replacing dst: FAT on a board refuses to rename
+    over a file, so dst goes first there (the one moment with neither)."""
     try:
-        os.rename(tmp, path)
+        os.rename(src, dst)
     except OSError:
-        # Some filesystems (FAT on a board) refuse to rename over a file.
         try:
-            os.remove(path)
+            os.remove(dst)
         except OSError:
             pass
-        os.rename(tmp, path)
+        os.rename(src, dst)
 
 
 def os_reason(e):

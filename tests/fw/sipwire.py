@@ -118,3 +118,42 @@ class Wire:
                 continue
             out.append(data)
         return out
+
+
+# -- two user agents on the wire: what the UA tests share -------------------------
+
+A = ("127.0.0.1", 5060)
+B = ("127.0.0.1", 5070)
+
+
+def make_ua(addr, seed, account=None, keepalive_s=0, keepalive_kind="options"):
+    from sipdoor.sip.ua import UserAgent
+
+    settings = {"local_host": addr[0], "local_port": addr[1], "account": account,
+                "codecs": ["PCMU", "PCMA"], "ptime": 20, "dtmf_pt": 101, "keepalive_s": keepalive_s,
+                "keepalive_kind": keepalive_kind}
+    return UserAgent(settings, Rng(seed))
+
+
+def two_uas():
+    wire = Wire(start=1000)
+    a = wire.add(A, make_ua(A, 1))
+    b = wire.add(B, make_ua(B, 2))
+    return wire, a, b
+
+
+def kinds(events):
+    return [e.kind for e in events]
+
+
+def connect(wire, a, b):
+    """a calls b, b answers: (a's handle, b's handle), the call confirmed."""
+    from sipdoor.sip.events import IncomingCall
+
+    h = a.call("sip:door@127.0.0.1:5070", wire.now())
+    wire.settle()
+    inc = wire.take(B, IncomingCall)
+    assert len(inc) == 1
+    assert b.answer(inc[0].call, wire.now())
+    wire.run(10)
+    return h, inc[0].call

@@ -1,31 +1,14 @@
 """Registration on a fake wire against a scripted registrar that checks the
 digest (both runtimes)."""
 
-from sipwire import Rng, Wire
+from sipwire import A, B, Wire, kinds, make_ua
 
 from sipdoor.sip import events as ev
 from sipdoor.sip.digest import digest_response
 from sipdoor.sip.message import make_response, parse
 from sipdoor.sip.transaction import stamp_via
-from sipdoor.sip.ua import UserAgent
 
-A = ("127.0.0.1", 5060)
-B = ("127.0.0.1", 5070)
 REG = ("127.0.0.1", 5080)
-
-
-def make_ua(addr, seed, account=None, keepalive_s=0, keepalive_kind="options"):
-    settings = {"local_host": addr[0], "local_port": addr[1], "account": account,
-                "codecs": ["PCMU", "PCMA"], "ptime": 20, "dtmf_pt": 101, "keepalive_s": keepalive_s,
-                "keepalive_kind": keepalive_kind}
-    return UserAgent(settings, Rng(seed))
-
-
-def kinds(events):
-    return [e.kind for e in events]
-
-
-# -- registration against a scripted registrar ----------------------------------
 
 ACCOUNT = {"user": "door", "password": "pw", "domain": "127.0.0.1", "registrar": "sip:127.0.0.1:5080",
            "proxy": None, "expires": 600}

@@ -1,41 +1,10 @@
 """The user agent during a call on a fake wire: hold, glare, INFO, OPTIONS,
 MESSAGE, and what it answers on its own (both runtimes)."""
 
-from sipwire import Rng, Wire
+from sipwire import A, B, connect, two_uas
 
 from sipdoor.sip import events as ev
 from sipdoor.sip.message import parse
-from sipdoor.sip.ua import UserAgent
-
-A = ("127.0.0.1", 5060)
-B = ("127.0.0.1", 5070)
-
-
-def make_ua(addr, seed, account=None, keepalive_s=0):
-    settings = {"local_host": addr[0], "local_port": addr[1], "account": account,
-                "codecs": ["PCMU", "PCMA"], "ptime": 20, "dtmf_pt": 101, "keepalive_s": keepalive_s}
-    return UserAgent(settings, Rng(seed))
-
-
-def two_uas():
-    wire = Wire(start=1000)
-    a = wire.add(A, make_ua(A, 1))
-    b = wire.add(B, make_ua(B, 2))
-    return wire, a, b
-
-
-def kinds(events):
-    return [e.kind for e in events]
-
-
-def connect(wire, a, b):
-    h = a.call("sip:door@127.0.0.1:5070", wire.now())
-    wire.settle()
-    inc = wire.take(B, ev.IncomingCall)
-    assert len(inc) == 1
-    assert b.answer(inc[0].call, wire.now())
-    wire.run(10)
-    return h, inc[0].call
 
 
 def test_hold_and_resume_by_peer():

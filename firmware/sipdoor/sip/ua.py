@@ -291,7 +291,6 @@ class UserAgent:
         resp = self._response(call.invite, 180, call.dialog.local_tag)
         resp.add("Contact", self.contact())
         self.layer.respond(call.invite_txn, resp, now)
-        self._flush_layer_events(now)
         return True
 
     def reject(self, handle, status, now, reason=None):
@@ -460,8 +459,6 @@ class UserAgent:
             except (SipError, ValueError) as e:
                 self.log.warning("could not handle %r: %s", ev, e)
 
-    _flush_layer_events = _drain
-
     def _on_layer_event(self, ev, now):
         if isinstance(ev, ResponseReceived):
             out = getattr(ev.txn, "out", None)
@@ -484,8 +481,7 @@ class UserAgent:
             out = getattr(ev.txn, "out", None)
             if out is not None and out.on_timeout is not None:
                 out.on_timeout(out, now)
-            elif ev.txn.kind == "IST":
-                self._ack_timeout(ev.txn, now)
+            # An IST's timer H (no ACK for our non-2xx): the call has already ended.
         elif isinstance(ev, RequestReceived):
             self._on_request(ev.txn, ev.request, ev.src, now)
         elif isinstance(ev, AckReceived):
@@ -880,9 +876,6 @@ class UserAgent:
         self._send_bye(call, now)
         self._end(call, "no_ack")
         self._forget(call)
-
-    def _ack_timeout(self, txn, now):
-        pass  # timer H of a non-2xx final: the call has already ended
 
     def _on_ack(self, req, now):
         call = self._find_call(req)
