@@ -85,6 +85,20 @@ def parse_hostport(text, default_port=5060):
     return host, port
 
 
+def parse_http_url(url):
+    """(host, port, path) of an http:// URL; ValueError with a reason.
+    Plain HTTP only: the station has no TLS stack on every board."""
+    if not isinstance(url, str) or not url.lower().startswith("http://"):
+        raise ValueError("must start with http:// (https is not supported)")
+    rest = url[7:]
+    slash = rest.find("/")
+    hostport, path = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
+    if "@" in hostport or " " in url:
+        raise ValueError("must look like http://host:port/path")
+    host, port = parse_hostport(hostport, 80)
+    return host, port, path
+
+
 def udp_socket(host, port):
     """A non-blocking UDP socket bound to host:port (port 0 picks a free one)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -111,8 +125,10 @@ def _sockaddr_to_tuple(addr):
 
 
 # The longest datagram read: SIP over UDP should stay under the path MTU
-# (RFC 3261 18.1.1) and RFC 4475's longest message is 3.5 KB.
-MAX_RECV = 8192
+# (RFC 3261 18.1.1: above 1300 bytes a sender should switch to TCP) and
+# RFC 4475's longest message is 3.5 KB. MicroPython allocates this much for
+# every read before trimming it, so bigger only fragments a board's heap.
+MAX_RECV = 4096
 SMALL_RECV = 2048  # what a SIP response or an INVITE with one audio stream needs
 
 

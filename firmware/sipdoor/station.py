@@ -9,11 +9,10 @@ config or board file stops start-up with exit code 2 and one line on stderr
 naming the file, the key and the problem.
 """
 
+import gc
 import sys
 
 from sipdoor import VERSION
-from sipdoor import board as boards
-from sipdoor import config as configs
 from sipdoor.app import App, StationStarted, StationStopped
 from sipdoor.clock import Clock, ticks_add, ticks_diff
 from sipdoor.callmedia import CallMedia, RtpPorts
@@ -140,14 +139,37 @@ def _report_error(log):
     return report
 
 
+# Needed only to read and check the files at start-up; on a board their
+# code and specs (~50 KB of heap on the 64-bit unix port) are freed after.
+STARTUP_ONLY = ("config", "board")
+
+
 def build(opts):
     """Load and check everything; ConfigError for any bad input."""
+    from sipdoor import board as boards
+    from sipdoor import config as configs
+
     config_path = opts["config"]
     config = configs.load(config_path)
     board_name = opts.get("board") or config["board"]
     board, warnings = boards.load(board_name, board_dirs(opts), config_path)
     configs.check_against_board(config, board, config_path)
     return config, board, warnings
+
+
+def forget_startup_modules():
+    """Unload the config and board checkers so the GC can reclaim them
+    (MicroPython only: on CPython RAM is plenty and a re-import would give
+    tests in the same process second copies of those modules)."""
+    if sys.implementation.name != "micropython":
+        return
+    import sipdoor
+
+    for name in STARTUP_ONLY:
+        sys.modules.pop("sipdoor." + name, None)
+        if hasattr(sipdoor, name):
+            delattr(sipdoor, name)
+    gc.collect()
 
 
 def open_audio(backend, opts):
@@ -163,6 +185,7 @@ def open_audio(backend, opts):
 
 def run(opts):
     config, board, warnings = build(opts)
+    forget_startup_modules()
     log = Log(opts.get("log_level") or config["log"]["level"])
     for w in warnings:
         log.warning(w)
@@ -215,6 +238,9 @@ def run(opts):
     account = config["sip"]["account"]
     registration = "off (peer-to-peer)" if account is None else "not registered"
     emit(StationStarted(board["name"], board["platform"], listen, registration))
+    if hasattr(gc, "mem_alloc"):  # MicroPython: what a call can still use
+        gc.collect()
+        log.info("heap after start-up: %d bytes used, %d free", gc.mem_alloc(), gc.mem_free())
     app.start()
     ua.start(clock.now())
     driver.pump()
