@@ -6,6 +6,15 @@ test with the mock board, a fake clock and a fake wire. The rules:
   fallback). Pressing it again while ringing or in a call does what
   buttons.<name>.repeat_press says: ignore (default), hangup or restart.
   A held or stuck button is one press (the debouncer reports it once).
+- A call button pressed while a resident's call to the door is in progress
+  (answered, or waiting for the ACK) never rings anyone and never ends that
+  call, whatever repeat_press says: the press is reported (the button event)
+  and BellInCall follows, for the speaker to chime into the call (so the
+  resident hears the bell; callmedia.py does not play it yet).
+  An incoming call left ringing (sip.auto_answer false) is answered by the
+  press: the visitor picks up, as on intercoms with manual answering.
+- When nobody answered, the status LED shows "no_answer" for
+  NO_ANSWER_LED_MS, then idle (or "error" while registration is failing).
 - An incoming call is answered only from a caller in sip.allow that came
   the trusted way (through our registrar, or anyone in peer-to-peer mode);
   others get sip.reject_status (403 by default). One call at a time: a
@@ -43,6 +52,7 @@ LED_STATES = {
 
 
 FORCED_GRACE_MS = 5000  # a door may open this long after its relay pulse ended
+NO_ANSWER_LED_MS = 5000  # the "nobody answered" pattern, then idle (the busy tone lasts 3 s)
 
 
 class StationStarted(Event):
@@ -76,6 +86,18 @@ class NobodyAnswered(Event):
     def __init__(self, button, reason):
         self.button = button
         self.reason = reason
+
+
+class BellInCall(Event):
+    """A call button pressed while a resident is already in a call with the
+    door (e.g. watching through it): nobody is rung and the call goes on;
+    meant for the speaker to chime into the call."""
+
+    kind = "bell_in_call"
+
+    def __init__(self, button, call):
+        self.button = button
+        self.call = call
 
 
 class CallRefused(Event):
@@ -153,7 +175,11 @@ class App:
         self.active = None  # the answered call's handle
         self.active_party = None  # who we talk to (for "opened by")
         self.resident = False  # the active call may send door codes
+        self.active_incoming = False  # the active call came in (a resident called the door)
         self.incoming = None  # an incoming call answered or left ringing, not yet confirmed
+        self.incoming_ringing = False  # ... left ringing (no auto-answer): a press answers it
+        self.registration_failed = False  # the last registration attempt failed
+        self._no_answer_timer = None
         self._plan_timer = None
         self._code_timer = None
         self._max_timer = None
@@ -167,7 +193,7 @@ class App:
         return self.clock.now()
 
     def start(self):
-        self._led("idle")
+        self._led_idle()
 
     # -- events in ---------------------------------------------------------------
 
@@ -188,11 +214,11 @@ class App:
         elif isinstance(ev, sip.DtmfReceived):
             self._digit(ev)
         elif isinstance(ev, sip.Registered):
-            if self.active is None and self.plan is None:
-                self._led("idle")
+            self.registration_failed = False
+            self._idle_led_if_idle()
         elif isinstance(ev, sip.RegistrationFailed):
-            if self.active is None and self.plan is None:
-                self._led("error")
+            self.registration_failed = True
+            self._idle_led_if_idle()
 
     def _button(self, name):
         button = self.devices.buttons.get(name)
@@ -207,6 +233,15 @@ class App:
             return
         if self.ua is None:
             return
+        if self.incoming is not None and self.active is None:
+            self._press_while_called(name)
+            return
+        if self.active is not None and self.active_incoming:
+            # A resident called the door (e.g. to watch): the visitor's ring
+            # goes to them as a chime, and their call goes on.
+            self.log.info("button %s pressed during a resident's call: chime only", name)
+            self.emit(BellInCall(name, self.active))
+            return
         if self.plan is not None or self.active is not None:
             what = spec["repeat_press"]
             if what == "ignore":
@@ -215,9 +250,21 @@ class App:
             self._hang_up_all("button")
             if what == "hangup":
                 if self.active is None:
-                    self._led("idle")
+                    self._led_idle()
                 return
         self._ring(name, spec)
+
+    def _press_while_called(self, name):
+        """A call button pressed while a resident's call to the door is not
+        yet confirmed: pick it up if it is left ringing, else wait for it."""
+        handle = self.incoming
+        if self.incoming_ringing:
+            self.incoming_ringing = False
+            self.log.info("button %s pressed: answering the call %s", name, handle)
+            if not self.ua.answer(handle, self.now()):
+                self.log.warning("call %s could not be answered (it ended?)", handle)
+            return
+        self.log.info("button %s pressed while the call %s is being answered: ignored", name, handle)
 
     # -- ringing out ----------------------------------------------------------------
 
@@ -249,7 +296,7 @@ class App:
             elif verb == "give_up":
                 self.emit(NobodyAnswered(self.plan_button, arg))
                 self._plan_done()
-                self._led("no_answer")
+                self._show_no_answer()
         self._schedule_plan()
 
     def _schedule_plan(self):
@@ -289,8 +336,10 @@ class App:
             return
         self.incoming = ev.call
         if sip_cfg["auto_answer"]:
+            self.incoming_ringing = False
             self.ua.answer(ev.call, now)
         else:
+            self.incoming_ringing = True
             self.ua.ringing(ev.call, now)
 
     def _answered(self, ev):
@@ -308,14 +357,16 @@ class App:
         if not ev.outgoing:
             if ev.call == self.incoming and self.active is None:
                 self.incoming = None
-                self._start_call(ev.call, ev.target, True)
+                self.incoming_ringing = False
+                self._start_call(ev.call, ev.target, True, True)
             else:  # not a call we accepted, or one call at a time
                 self.ua.hangup(ev.call, self.now())
 
-    def _start_call(self, handle, party, resident):
+    def _start_call(self, handle, party, resident, came_in=False):
         self.active = handle
         self.active_party = party
         self.resident = resident
+        self.active_incoming = came_in
         self._led("in_call")
         self._limit_call(handle, self.config["call"]["max_duration_s"])
 
@@ -346,19 +397,21 @@ class App:
         target = self.legs.pop(ev.call, None)
         if ev.call == self.incoming:
             self.incoming = None
+            self.incoming_ringing = False
         if target is not None and self.plan is not None and ev.call != self.active:
             self._run(self.plan.on_failed(target, ev.status or ev.reason, self.now()))
         if ev.call == self.active:
             self.active = None
             self.active_party = None
             self.resident = False
+            self.active_incoming = False
             self._emit_code(self.codes.reset(self.now()))
             for t in (self._max_timer, self._warn_timer, self._hangup_timer):
                 if t is not None:
                     t.cancel()
             self._max_timer = self._warn_timer = self._hangup_timer = None
             if self.plan is None:
-                self._led("idle")
+                self._led_idle()
 
     def hang_up(self, why):
         """Stop ringing and end the call (MQTT command, shutdown)."""
@@ -469,9 +522,33 @@ class App:
         self._held_timer = None
         self.emit(Alarm("held_open", "%d s" % self.config["door"]["held_open_alarm_s"]))
 
+    def _led_idle(self):
+        """Nothing going on: idle, or "error" while registration fails."""
+        self._led("error" if self.registration_failed else "idle")
+
+    def _idle_led_if_idle(self):
+        """A registration change shows only when no call, ringing or
+        "nobody answered" owns the LED (that one returns to it later)."""
+        if self.active is None and self.plan is None and self._no_answer_timer is None:
+            self._led_idle()
+
+    def _show_no_answer(self):
+        self._led("no_answer")
+        if self._no_answer_timer is not None:
+            self._no_answer_timer.cancel()
+        self._no_answer_timer = self.loop.call_later(NO_ANSWER_LED_MS, self._no_answer_shown)
+
+    def _no_answer_shown(self):
+        self._no_answer_timer = None
+        if self.active is None and self.plan is None:
+            self._led_idle()
+
     def _led(self, state):
         """The status LED shows the station's state: a board may define a
         pattern named after the state (led_patterns), else the default."""
+        if state != "no_answer" and self._no_answer_timer is not None:
+            self._no_answer_timer.cancel()
+            self._no_answer_timer = None
         if self.status_led is None:
             return
         patterns = self.status_led.patterns
@@ -482,4 +559,7 @@ class App:
         StationStopped once the goodbyes (BYE, unregister) are out."""
         if self.ua is not None:
             self._hang_up_all(reason)
+        if self._no_answer_timer is not None:
+            self._no_answer_timer.cancel()
+            self._no_answer_timer = None
         self.devices.all_off()

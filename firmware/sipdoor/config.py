@@ -8,7 +8,7 @@ Every problem becomes one ConfigError line: file, key, what is wrong.
 from sipdoor.schema import (ConfigError, Field, check_object, in_range, load_json, non_empty, one_of,
                             valid_name)
 from sipdoor.storage import write_atomic
-from sipdoor.net import parse_hostport
+from sipdoor.net import parse_hostport, parse_http_url
 
 CODE_DIGITS = "0123456789ABCD"
 MIN_CODE_LEN = 4
@@ -102,20 +102,6 @@ DOOR = {
     }),
 }
 
-def parse_http_url(url):
-    """(host, port, path) of an http:// URL; ValueError with a reason.
-    Plain HTTP only: the station has no TLS stack on every board."""
-    if not isinstance(url, str) or not url.lower().startswith("http://"):
-        raise ValueError("must start with http:// (https is not supported)")
-    rest = url[7:]
-    slash = rest.find("/")
-    hostport, path = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
-    if "@" in hostport or " " in url:
-        raise ValueError("must look like http://host:port/path")
-    host, port = parse_hostport(hostport, 80)
-    return host, port, path
-
-
 def _http_url(value):
     try:
         parse_http_url(value)
@@ -180,10 +166,27 @@ SPEC = {
 def validate(data, path="config"):
     """Check a parsed config; return it with every default filled in."""
     config = check_object(SPEC, data, path)
+    _check_call_warning(config["call"], data.get("call"), path)
     account = config["sip"]["account"]
     if account is not None and account["registrar"] is None:
         account["registrar"] = "sip:" + account["domain"]
     return config
+
+
+def _check_call_warning(call, given, path):
+    """call.warning_s (0: no warning) must leave time before the limit it
+    warns of: call.max_duration_s, and call.extend_s once extended."""
+    warn = call["warning_s"]
+    if not warn:
+        return
+    how = "" if isinstance(given, dict) and "warning_s" in given else " (the default)"
+    limits = [("call.max_duration_s", call["max_duration_s"])]
+    if call["extend_key"] is not None:
+        limits.append(("call.extend_s", call["extend_s"]))
+    for key, limit in limits:
+        if warn >= limit:
+            raise ConfigError(path, "call.warning_s", "%d s%s must be smaller than %s (%d s); lower it, or 0 for no "
+                              "warning" % (warn, how, key, limit))
 
 
 def load(path):

@@ -14,7 +14,7 @@ import select
 import socket
 
 from sipdoor.clock import ticks_diff
-from sipdoor.config import parse_http_url
+from sipdoor.net import parse_http_url
 
 try:
     import errno
@@ -36,6 +36,7 @@ BACKOFF_MAX_S = 60
 WEBHOOK_TIMEOUT_MS = 10000
 WEBHOOK_QUEUE = 20
 MQTT_QUEUE = 64
+UPTIME_STEP_MS = 3600000  # uptime is summed this often: ticks wrap every 12.4 days
 
 
 def wall_time():
@@ -435,7 +436,9 @@ class Notifier:
         self.call_buttons = config["buttons"]
         self.message_uris = ev["message_uris"]
         self.seq = 0
-        self.start_tick = loop.clock.now()
+        self._up_ms = 0
+        self._up_tick = loop.clock.now()
+        self._up_timer = loop.every(UPTIME_STEP_MS, self.uptime_ms)
         account = config["sip"]["account"]
         mqtt = ev["mqtt"]
         sid = mqtt["station_id"] if mqtt and mqtt["station_id"] else (account["user"] if account else "door")
@@ -466,11 +469,21 @@ class Notifier:
         self.seq += 1
         d["seq"] = self.seq
         d["station"] = self.station_id
-        d["uptime_s"] = ticks_diff(self.loop.clock.now(), self.start_tick) // 1000
+        d["uptime_s"] = self.uptime_ms() // 1000
         t = wall_time()
         if t is not None:
             d["time"] = t
         return d
+
+    def uptime_ms(self):
+        """Milliseconds since start, summed in steps shorter than half a tick
+        period (one ticks_diff from the start goes negative after 6.2 days)."""
+        now = self.loop.clock.now()
+        step = ticks_diff(now, self._up_tick)
+        if step > 0:
+            self._up_ms += step
+        self._up_tick = now
+        return self._up_ms
 
     def __call__(self, event):
         rec = self.record(event)
@@ -496,6 +509,9 @@ class Notifier:
 
     def close(self):
         """Flush the log, say offline on MQTT, stop retrying (clean stop)."""
+        if self._up_timer is not None:
+            self._up_timer.cancel()
+            self._up_timer = None
         if self.mqtt is not None:
             self.mqtt.close()
         for hook in self.webhooks:

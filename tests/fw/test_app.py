@@ -6,8 +6,8 @@ the real UA would report (CallAnswered, CallEnded...), when they want them.
 """
 
 import support
-from sipdoor.app import (Alarm, App, CallEndingSoon, CallRefused, DoorChanged, DoorOpened, NobodyAnswered,
-                         caller_allowed)
+from sipdoor.app import (NO_ANSWER_LED_MS, Alarm, App, BellInCall, CallEndingSoon, CallRefused, DoorChanged,
+                         DoorOpened, NobodyAnswered, caller_allowed)
 from sipdoor.config import validate
 from sipdoor.doorcode import CodeAccepted, CodeLockout, CodeRejected, LockoutEnded
 from sipdoor.hal.base import ButtonPressed, InputChanged, LedChanged, RelayChanged, load_backend
@@ -197,6 +197,66 @@ def test_start_shows_idle_and_registration_state():
     st.in_call_with_t2()
     st.app.handle(RegistrationFailed("sip:door@pbx.example", "timeout", 0, 30))
     assert st.led() == "slow_blink"  # a call in progress keeps its pattern
+
+
+def test_nobody_answered_led_shows_for_a_while_then_idle():
+    st = Station(make_config(buttons=buttons(ring_timeout_s=20)))
+    st.press()
+    st.run(20000)
+    assert st.led() == "double_flash"
+    st.ended("c1", T1, "cancelled")  # the cancelled legs end: the pattern stays
+    st.ended("c2", T2, "cancelled")
+    assert st.led() == "double_flash"
+    st.run(NO_ANSWER_LED_MS - 1)
+    assert st.led() == "double_flash"
+    st.run(1)
+    assert st.led() == "on"
+    st.run(60000)
+    pats = [e.pattern for e in st.rec.of(LedChanged)]
+    assert pats == ["on", "fast_blink", "double_flash", "on"]
+
+
+def test_nobody_answered_led_returns_to_the_registration_failed_pattern():
+    st = Station(make_config(buttons=buttons(ring_timeout_s=20)))
+    st.app.handle(RegistrationFailed("sip:door@pbx.example", "timeout", 0, 30))
+    st.press()
+    st.run(20000)
+    assert st.led() == "double_flash"
+    st.run(NO_ANSWER_LED_MS)
+    assert st.led() == "heartbeat"
+
+    # A registration change while "nobody answered" shows waits for its end.
+    st = Station(make_config(buttons=buttons(ring_timeout_s=20)))
+    st.press()
+    st.run(20000)
+    st.app.handle(RegistrationFailed("sip:door@pbx.example", "timeout", 0, 30))
+    assert st.led() == "double_flash"
+    st.run(NO_ANSWER_LED_MS)
+    assert st.led() == "heartbeat"
+    st.app.handle(Registered("sip:door@pbx.example", 600, "<sip:door@192.0.2.9>"))
+    assert st.led() == "on"
+
+
+def test_press_during_nobody_answered_rings_again_and_keeps_the_ringing_led():
+    st = Station(make_config(buttons=buttons(ring_timeout_s=20)))
+    st.press()
+    st.run(20000)
+    st.run(1000)
+    st.press()
+    assert st.led() == "fast_blink" and st.app.plan is not None
+    st.run(NO_ANSWER_LED_MS)  # the old display's end does not touch the new ring
+    assert st.led() == "fast_blink"
+    st.answered("c3", T1)
+    assert st.led() == "slow_blink"
+
+
+def test_call_ended_while_registration_fails_shows_the_error_pattern():
+    st = Station()
+    st.app.handle(RegistrationFailed("sip:door@pbx.example", "timeout", 0, 30))
+    st.in_call_with_t2()
+    assert st.led() == "slow_blink"
+    st.ended("c2", T2, "hangup_remote")
+    assert st.led() == "heartbeat"
 
 
 def test_board_pattern_named_after_a_state_wins():
@@ -527,6 +587,72 @@ def test_ringing_from_a_cancelled_leg_during_the_call_keeps_the_call_led():
     assert st.led() == "slow_blink"
 
 
+# -- the call button during a resident's call to the door ----------------------------
+
+
+def test_press_while_a_resident_call_rings_at_the_door_answers_it():
+    # sip.auto_answer false: the resident's call rings at the door; the
+    # visitor pressing the button picks it up (manual answering).
+    st = Station(make_config(sip={"auto_answer": False}))
+    st.incoming("i1")
+    assert st.ua.log == [("ringing", "i1", ())]
+    st.press()
+    assert st.ua.log == [("ringing", "i1", ()), ("answer", "i1", ())]
+    assert st.app.plan is None and st.ua.called() == []
+    st.press()  # a second press before the call is confirmed: nothing more
+    assert len(st.ua.log) == 2
+    st.answered("i1", ALICE, outgoing=False)
+    assert st.app.active == "i1" and st.led() == "slow_blink"
+
+
+def test_press_while_an_auto_answered_call_is_confirmed_is_ignored():
+    st = Station()
+    st.incoming("i1")
+    st.press()
+    assert st.ua.log == [("answer", "i1", ())]
+    assert st.app.plan is None
+    st.answered("i1", ALICE, outgoing=False)
+    assert st.app.active == "i1"
+
+
+def test_press_after_a_ringing_resident_call_gave_up_rings_the_targets():
+    st = Station(make_config(sip={"auto_answer": False}))
+    st.incoming("i1")
+    st.ended("i1", ALICE, "cancelled")  # the resident hung up first
+    st.press()
+    assert st.ua.called() == [("c1", T1), ("c2", T2)]
+
+
+def test_press_during_a_resident_call_chimes_and_keeps_the_call():
+    # A resident watching through the door (door monitor): whatever
+    # repeat_press says, the visitor's press neither rings anyone nor ends
+    # the resident's call; it is reported and the speaker chimes.
+    for what in ("ignore", "hangup", "restart"):
+        st = Station(make_config(buttons=buttons(repeat_press=what)))
+        st.incoming("i1")
+        st.answered("i1", ALICE, outgoing=False)
+        st.backend.press("call")
+        st.run(100)
+        assert st.ua.log == [("answer", "i1", ())], what
+        assert st.app.active == "i1" and st.app.plan is None
+        assert st.rec.of(BellInCall) == [BellInCall("call", "i1")]
+        assert "button" in st.rec.kinds()  # the press itself is reported
+        assert st.led() == "slow_blink"
+        st.dial("i1", "1234")  # the resident may still open the door
+        assert st.relay() == 1
+        st.ended("i1", ALICE, "hangup_remote")
+        st.press()  # the call is over: the button rings the targets again
+        assert st.ua.called() == [("c1", T1), ("c2", T2)], what
+
+
+def test_repeat_press_still_applies_to_the_visitors_own_call():
+    st = Station(make_config(buttons=buttons(repeat_press="hangup")))
+    st.in_call_with_t2()
+    st.press()
+    assert st.ua.hung_up() == ["c1", "c2"]
+    assert st.rec.of(BellInCall) == []
+
+
 # -- door codes ----------------------------------------------------------------------
 
 
@@ -682,7 +808,7 @@ def test_max_duration_default_and_a_call_that_ended_first():
 def test_max_duration_across_tick_wrap():
     from sipdoor.clock import TICKS_MAX
 
-    st = Station(make_config(call={"max_duration_s": 10}), start=TICKS_MAX - 4000)
+    st = Station(make_config(call={"max_duration_s": 10, "warning_s": 0}), start=TICKS_MAX - 4000)
     st.in_call_with_t2()
     st.run(9999)
     assert st.ua.hung_up() == ["c1"]

@@ -117,3 +117,31 @@ def test_config_must_match_the_board():
     relay = config.validate({"board": "sim", "door": {"relay": "gate"}})
     e = support.raises(ConfigError, config.check_against_board, relay, b, "c.json")
     assert e.key == "door.relay"
+
+
+def test_call_warning_must_come_before_the_limit():
+    def call(**c):
+        return {"board": "sim", "call": c}
+
+    check_error(call(max_duration_s=30, warning_s=30), "call.warning_s",
+                ["30 s must be smaller than call.max_duration_s (30 s)", "0 for no warning"])
+    check_error(call(max_duration_s=20, warning_s=45), "call.warning_s", ["call.max_duration_s (20 s)"])
+    # the default warning (10 s) against the shortest limit: says it is the default
+    check_error(call(max_duration_s=10), "call.warning_s", ["10 s (the default) must be smaller"])
+    # with an extend key, the extension is a limit too
+    check_error(call(max_duration_s=120, warning_s=20, extend_key="0", extend_s=15), "call.warning_s",
+                ["call.extend_s (15 s)"])
+    ok = [call(max_duration_s=10, warning_s=0), call(max_duration_s=10, warning_s=9),
+          call(max_duration_s=120, warning_s=20, extend_s=15),  # no extend key: extend_s unused
+          call(max_duration_s=120, warning_s=20, extend_key="0", extend_s=21), call()]
+    for data in ok:
+        c = config.validate(data)
+        assert c["call"]["max_duration_s"] == data["call"].get("max_duration_s", 180)
+
+
+def test_call_warning_error_stops_loading_a_file():
+    d = support.tmpdir()
+    path = support.write_file(d + "/config.json", json.dumps({"board": "sim", "call": {"max_duration_s": 60,
+                                                                                        "warning_s": 60}}))
+    e = support.raises(ConfigError, config.load, path)
+    assert str(e).startswith(path + ": call.warning_s: 60 s must be smaller"), str(e)
