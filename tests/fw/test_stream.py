@@ -4,6 +4,7 @@ import mediautil
 import support
 from sipdoor.clock import ticks_add, ticks_diff
 from sipdoor.media import rtcp, rtp
+from sipdoor.media import stream as stream_mod
 from sipdoor.media.stream import DtmfReceived, MediaStats, MediaTimeout, Stream
 
 A = ("10.0.0.1", 4000)
@@ -229,6 +230,55 @@ def test_latching_follows_nat_and_ignores_a_third_source():
     # A re-INVITE to a new address unlatches.
     a.update(neg(("10.0.0.3", 7000)))
     assert a.latched is None and a.rtp_dest() == ("10.0.0.3", 7000)
+
+
+def _spray(stream, sender, src, now, count=1):
+    pkt = bytearray(172)
+    for _ in range(count):
+        sender.header(pkt, 0, 160)
+        stream.receive_rtp(bytes(pkt), src, now)
+
+
+def test_the_sdp_address_wins_over_a_source_that_latched_first():
+    # A LAN host sprays in-sequence RTP before the phone starts: after
+    # PROBATION packets it looks like a NATed peer and A latches to it...
+    a, b, wire = pair()
+    stranger = rtp.Sender(mediautil.Rng(77))
+    _spray(a, stranger, ("10.0.0.66", 6666), 0, stream_mod.PROBATION)
+    assert a.latched == ("10.0.0.66", 6666)
+    # ...until the phone at the address its SDP gave sends: that wins at once.
+    heard = [0.0, 0]
+
+    def inject(now, out):
+        _spray(a, stranger, ("10.0.0.66", 6666), now)
+        if now > 400:
+            heard[0] += mediautil.tone_power(a.jb.pcm, 1000)
+            heard[1] += 1
+
+    run(a, b, wire, 20, 50, a_pcm=None, b_pcm=TONE, on_tick=inject)
+    assert a.latched == B and a.latched_ssrc == b.sender.ssrc
+    assert a.rtp_dest() == B
+    want = mediautil.amp(-10) ** 2 / 2
+    assert abs(heard[0] / heard[1] - want) < want * 0.1  # A hears the phone only
+
+
+def test_an_unsignalled_source_needs_packets_in_sequence_to_latch():
+    a, b, wire = pair()
+    one, two = rtp.Sender(mediautil.Rng(1)), rtp.Sender(mediautil.Rng(2))
+    pkt = bytearray(172)
+    for i in range(20):  # out of sequence: never latches
+        one.header(pkt, 0, 160)
+        pkt[2], pkt[3] = (i * 7) & 0xFF, 0
+        a.receive_rtp(bytes(pkt), ("10.0.0.66", 6666), i * 20)
+    for i in range(stream_mod.PROBATION - 1):  # in sequence, not yet enough
+        _spray(a, two, ("10.0.0.77", 7777), i * 20)
+    assert a.latched is None and a.counters["packets_in"] == 0
+    _spray(a, two, ("10.0.0.77", 7777), 100)  # NAT: the PROBATION-th in sequence latches
+    assert a.latched == ("10.0.0.77", 7777) and a.latched_ssrc == two.ssrc
+    # Many addresses at once stay bounded.
+    for port in range(1000, 1100):
+        _spray(a, one, ("10.0.0.88", port), 200)
+    assert len(a._candidates) <= stream_mod.MAX_CANDIDATES
 
 
 def test_new_ssrc_is_taken_only_after_the_old_one_goes_quiet():

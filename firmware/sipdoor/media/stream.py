@@ -11,12 +11,17 @@ The loop drives a Stream and moves its bytes:
     s.get_timer() / s.handle_timer(now)        # RTCP, stats, timeout (tick also runs them)
 
 Rules:
-- Symmetric RTP (RFC 4961 style latching): the first valid packet fixes the
-  peer's source address and SSRC; packets from anywhere else are dropped and
-  from then on we send to that address (NAT). A new SSRC from the latched
-  address is taken only after the old one has been silent for relatch_ms
-  (a PBX switching media). update() with a new address unlatches. RTCP
-  latches the same way, from the RTP peer's host.
+- Symmetric RTP (RFC 4961 style latching): the peer's source address and
+  SSRC are fixed by its first valid packet from the address its SDP gave,
+  or, for a peer behind NAT, by PROBATION packets in sequence (same SSRC)
+  from one other address. The SDP address always wins: a stray source that
+  latched first is replaced as soon as the signalled one sends (so a LAN
+  host spraying RTP cannot take over a call to a directly reachable phone).
+  Packets from anywhere else are dropped and from then on we send to the
+  latched address (NAT). A new SSRC from the latched address is taken only
+  after the old one has been silent for relatch_ms (a PBX switching media).
+  update() with a new address unlatches. RTCP latches the same way, from
+  the RTP peer's host.
 - Direction is ours (sdp "direction"): we send only for sendrecv/sendonly and
   play only for sendrecv/recvonly. Sending resumes with the marker bit.
 - DTMF queued with send_dtmf() replaces the audio packets while it is sent
@@ -42,6 +47,8 @@ from sipdoor.media.jitter import JitterBuffer
 _CN_PT = 13  # comfort noise (RFC 3389): accepted and ignored
 _MAX_QUEUED = 16  # datagrams kept when nobody drains them (then the oldest go)
 _MAX_EVENTS = 32
+PROBATION = 4  # packets in sequence before latching to an address the SDP did not give (80 ms)
+MAX_CANDIDATES = 4  # unsignalled sources tracked at once
 
 
 class DtmfReceived(Event):
@@ -116,6 +123,7 @@ class Stream:
         self.latched = None
         self.latched_ssrc = None
         self.rtcp_latched = None
+        self._candidates = {}  # unsignalled source -> (ssrc, last seq, packets in sequence)
         self._last_rx = None
         self._rx_base = now  # timeout counts from here when nothing came
         self._timed_out = False
@@ -181,6 +189,7 @@ class Stream:
             self.latched = None
             self.latched_ssrc = None
             self.rtcp_latched = None
+            self._candidates = {}
             self.jb.reset()
         use_inband = self.inband_dtmf is True or (self.inband_dtmf == "auto" and self.recv_dtmf_pt is None)
         if use_inband and self._detector is None:
@@ -254,10 +263,18 @@ class Stream:
             if pt != _CN_PT:
                 c["invalid"] += 1
             return
-        if self.latched is None:
+        if self.latched is None or (src != self.latched and src == self.remote):
+            if not self._may_latch(src, h):
+                c["ignored"] += 1
+                return
+            if self.latched is not None:
+                self.rtcp_latched = None
+                self.jb.reset()
             self.latched = src
             self.latched_ssrc = h.ssrc
             self.rx.reset(h.ssrc)
+            self._dtmf_rx.reset()
+            self._candidates = {}
             self._say("latched RTP to %s:%s ssrc %08x", src[0], src[1], h.ssrc)
         elif src != self.latched:
             c["ignored"] += 1
@@ -284,6 +301,22 @@ class Stream:
                 self._event(DtmfReceived(key, "rfc4733"))
         else:
             self.jb.put(h.seq, h.ts, h.payload(data), now, h.ssrc)
+
+    def _may_latch(self, src, h):
+        """True for the SDP address at once; for another source after
+        PROBATION packets in sequence with one SSRC (a peer behind NAT)."""
+        if src == self.remote:
+            return True
+        cands = self._candidates
+        seen = cands.get(src)
+        if seen is not None and seen[0] == h.ssrc and (h.seq - seen[1]) & 0xFFFF == 1:
+            count = seen[2] + 1
+        else:
+            count = 1
+        if seen is None and len(cands) >= MAX_CANDIDATES:
+            cands.clear()  # a spray from many addresses: start over, bounded
+        cands[src] = (h.ssrc, h.seq, count)
+        return count >= PROBATION
 
     def receive_rtcp(self, data, src, now):
         self._clock(now)
