@@ -5,6 +5,7 @@ twice, a pin the chip does not have, an input-only pin used as an output or
 a pin wired to flash are refused; strapping pins only draw a warning.
 """
 
+from sipdoor.hal import codecs
 from sipdoor.schema import ConfigError, Field, check_object, in_range, load_json, non_empty, one_of
 
 PLATFORMS = ("sim", "rpi", "esp32")
@@ -53,6 +54,21 @@ MIXER_CONTROL = {
     "value": Field(str, required=True, check=non_empty),
 }
 
+# An I2C codec's set-up as settings (hal/codecs.py turns them into register
+# writes for the chip): volumes and gains in dB, routing, the master clock.
+CODEC = {
+    "device": Field(str, default="codec", check=non_empty),
+    "speaker_db": Field(float, nullable=True),
+    "headphone_db": Field(float, nullable=True),
+    "dac_db": Field(float, nullable=True),
+    "adc_db": Field(float, nullable=True),
+    "mic_gain_db": Field(float, nullable=True),
+    "mic_boost_db": Field(float, nullable=True),
+    "input": Field(str, nullable=True),
+    "output": Field(str, nullable=True),
+    "mclk_hz": Field(int, nullable=True, check=in_range(1000000, 50000000, " Hz")),
+}
+
 AUDIO = {
     "kind": Field(str, default="none", check=one_of("none", "wav", "pyaudio", "i2s")),
     "input": Field(str, nullable=True),
@@ -66,6 +82,10 @@ AUDIO = {
     "ducking_db": Field(int, default=0, check=in_range(0, 60, " dB")),
     "ducking_threshold_dbfs": Field(int, default=-36, check=in_range(-60, 0, " dBFS")),
     "ducking_hang_ms": Field(int, default=300, check=in_range(0, 2000, " ms")),
+    # Acoustic echo cancellation (media/aec.py, speexdsp on CPython): "auto"
+    # runs it where it can on a real sound device, "on" wants it, "off" never.
+    "echo_cancel": Field(str, default="auto", check=one_of("auto", "on", "off")),
+    "codec": Field(dict, nullable=True, fields=CODEC),
 }
 
 def _register_write(value):
@@ -252,6 +272,9 @@ def validate(data, path="board"):
             names[name] = group
     if board["audio"]["kind"] == "i2s" and not (board["audio"]["mic"] or board["audio"]["speaker"]):
         raise ConfigError(path, "audio", "kind \"i2s\" needs \"mic\" and/or \"speaker\" pins")
+    problem = codecs.validate(board, path)
+    if problem:
+        raise ConfigError(path, problem[0], problem[1])
     return board, check_pins(board, path)
 
 

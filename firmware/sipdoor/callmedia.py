@@ -21,8 +21,23 @@ also replace the microphone in the call while they play, so the resident
 hears them too; any tone replaces what the speaker plays meanwhile. The
 tick also runs while a tone plays without a call.
 
+Echo control. Acoustic echo cancellation (media/aec.py: speexdsp's
+adaptive filter, CPython only) runs on each microphone frame of the call in
+progress, with the frame last written to the speaker as its reference,
+before anything else touches the frame. It runs when echo_cancel is "on" or
+"auto" (the constructor's argument, else the audio device's echo_cancel
+attribute, which the rpi and esp32 backends set from the board's
+audio.echo_cancel; WAV files and the sim board have none: off). Where
+speexdsp cannot be imported (MicroPython, a Pi without it) the station
+keeps ducking only, and says so once at start.
+
 Echo ducking (media/duck.py, off unless ducking_db > 0): while the far end
-talks, the microphone frame sent is attenuated by ducking_db.
+talks, the microphone frame sent is attenuated by ducking_db. With the
+canceller running, the ducker stays as a residual echo suppressor, at most
+AEC_DUCK_DB deep: the linear canceller removes most of the echo (20 dB and
+more once converged) but not what a small speaker adds non-linearly, and a
+shallow duck hides that rest while the resident still hears the visitor
+talking over them.
 
 A "dtmf_keyed" event (digits) sends those keys into the call in progress
 (RFC 4733, or tones without a telephone-event).
@@ -39,6 +54,7 @@ except ImportError:  # pragma: no cover
     gc = None
 
 from sipdoor.clock import ticks_diff
+from sipdoor.media import aec
 from sipdoor.media.duck import Ducker
 from sipdoor.media.stream import DtmfReceived as StreamDtmf
 from sipdoor.media.stream import MediaTimeout, Stream
@@ -51,6 +67,9 @@ TONES = {"ringback": "ringback", "busy": "busy", "confirm": "confirm", "error": 
          "warning": "warning"}
 _BEEPS = ("confirm", "error", "warning")
 _HAS_HEAP = gc is not None and hasattr(gc, "mem_alloc")
+
+# Ducking depth while the echo canceller runs (a residual echo suppressor).
+AEC_DUCK_DB = 10
 
 FIRST_PORT = 40000
 LAST_PORT = 40998
@@ -132,7 +151,8 @@ class _Leg:
 class CallMedia:
     def __init__(self, loop, ua, ports, audio, rng, emit, log, ptime=20, jitter_min_ms=20,
                  jitter_max_ms=200, inband_dtmf="auto", tones=None, tone_level_dbfs=-13, busy_s=3,
-                 ducking_db=0, ducking_threshold_dbfs=-36, ducking_hang_ms=300):
+                 ducking_db=0, ducking_threshold_dbfs=-36, ducking_hang_ms=300, echo_cancel=None,
+                 echo_tail_ms=128):
         self.loop = loop
         self.ua = ua
         self.ports = ports
@@ -158,14 +178,35 @@ class CallMedia:
         self._tone_purpose = None
         self._tone_left = -1  # frames still to play (-1: until it ends or is stopped)
         self._ringing = []  # handles of our calls that rang (for ringback)
+        self.aec = self._make_aec(audio if echo_cancel is None else None, echo_cancel, echo_tail_ms)
+        self._far = bytearray(ptime * 16)  # the frame last written to the speaker: the AEC's reference
         self.ducker = None
         if ducking_db and ducking_db > 0:
+            if self.aec is not None and ducking_db > AEC_DUCK_DB:
+                ducking_db = AEC_DUCK_DB
             self.ducker = Ducker(ducking_db, ducking_threshold_dbfs, ducking_hang_ms, ptime)
         self._last_tick = None
         self._max_gap = 0
         self._heap_peak = 0
         self._heap_live = 0
         self._heap_last = 0
+
+    def _make_aec(self, audio, mode, tail_ms):
+        if mode is None:
+            mode = getattr(audio, "echo_cancel", "off")
+        if mode is True:
+            mode = "on"
+        elif not mode:
+            mode = "off"
+        if mode == "off":
+            return None
+        canceller = aec.make(self.ptime * 8, tail_ms, 8000)
+        if canceller is None:
+            say = self.log.warning if mode == "on" else self.log.info
+            say("echo cancelling is not available here (no speexdsp): echo ducking only")
+        else:
+            self.log.info("echo cancelling on (speexdsp, %d ms tail)", tail_ms)
+        return canceller
 
     def now(self):
         return self.loop.clock.now()
@@ -279,6 +320,9 @@ class CallMedia:
             self.current = handle
         if self.ducker is not None:
             self.ducker.reset()
+        far = self._far
+        for i in range(len(far)):
+            far[i] = 0
         self._max_gap = 0
         self._heap_peak = 0
         self._heap_live = 0
@@ -307,6 +351,9 @@ class CallMedia:
         if _HAS_HEAP:
             self.log.info("call %s: heap peak %d bytes allocated, %d live after a collection, %d free now",
                           handle, self._heap_peak, self._heap_live, gc.mem_free())
+        if self.aec is not None and self.aec.frames:
+            self.log.info("call %s: echo canceller ran on %d frames", handle, self.aec.frames)
+            self.aec.frames = 0
         if self.ducker is not None and self.ducker.ducked_frames:
             self.log.info("call %s: microphone ducked for %d frames", handle, self.ducker.ducked_frames)
             self.ducker.ducked_frames = 0
@@ -366,6 +413,9 @@ class CallMedia:
             if handle == self.current:
                 mic = self._mic
                 self.audio.read_into(mic)
+                canceller = self.aec
+                if canceller is not None and len(mic) == canceller.frame_bytes:
+                    canceller.near(mic, self._far)  # every frame, so the filter keeps its timing
                 if tone is not None and purpose in _BEEPS:
                     out = leg.stream.tick(now, tone)
                 else:
@@ -374,7 +424,13 @@ class CallMedia:
                     out = leg.stream.tick(now, mic)
                 if self.ducker is not None:
                     self.ducker.far(out)
-                self.audio.write(out if tone is None else tone)
+                played = out if tone is None else tone
+                self.audio.write(played)
+                if canceller is not None:
+                    if played is not None and len(played) == len(self._far):
+                        self._far[:] = played
+                    else:
+                        self._far[:] = self._silence
             else:
                 leg.stream.tick(now, self._silence)
             self._flush(leg)

@@ -5,7 +5,9 @@
 Two Streams back to back in memory (no sockets): one sends a 1000 Hz tone
 every tick, the other receives it through the jitter buffer and plays it.
 Prints frames per second of each side and how many times real time that is
-(50 frames/s is one call). Also the in-band DTMF detector's cost per frame.
+(50 frames/s is one call). Also the in-band DTMF detector's cost per frame,
+and the echo canceller's (media/aec.py, speexdsp, 128 ms tail) and the
+ducker's per 20 ms frame, with speech-like noise through a synthetic echo.
 Only prints; never fails on time.
 """
 
@@ -17,7 +19,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "firmware"))
 
+from sipdoor.media import aec  # noqa: E402
 from sipdoor.media.dtmf import GoertzelDetector  # noqa: E402
+from sipdoor.media.duck import Ducker  # noqa: E402
 from sipdoor.media.stream import Stream  # noqa: E402
 
 
@@ -77,6 +81,41 @@ def main(frames=5000):
         det.feed(pcm)
     dt = time.perf_counter() - t0
     print("in-band DTMF detector: %8.0f frames/s  (%5.0fx real time)" % (500 / dt, 500 / dt / 50))
+    echo_costs()
+
+
+def echo_costs(frames=1000):
+    import random
+    import struct
+
+    rnd = random.Random(1)
+    far = [struct.pack("<160h", *[int(rnd.gauss(0, 3000)) for _ in range(160)]) for _ in range(50)]
+    near = []
+    for i, f in enumerate(far):
+        prev = struct.unpack("<160h", far[i - 1])
+        cur = struct.unpack("<160h", f)
+        near.append(struct.pack("<160h", *[(prev[j + 64] if j < 96 else cur[j - 96]) // 2 for j in range(160)]))
+    duck = Ducker(20)
+    mic = bytearray(320)
+    t0 = time.perf_counter()
+    for i in range(frames):
+        duck.far(far[i % 50])
+        mic[:] = near[i % 50]
+        duck.near(mic)
+    dt = time.perf_counter() - t0
+    print("echo ducking: %6.1f us per 20 ms frame (%.2f%% of real time)" % (dt / frames * 1e6, dt / frames / 0.02 * 100))
+    if not aec.AVAILABLE:
+        print("echo cancelling: speexdsp not importable here")
+        return
+    for tail in (64, 128, 256):
+        c = aec.make(160, tail, 8000)
+        t0 = time.perf_counter()
+        for i in range(frames):
+            mic[:] = near[i % 50]
+            c.near(mic, far[(i - 1) % 50])
+        dt = time.perf_counter() - t0
+        print("echo cancelling (speexdsp, %3d ms tail): %6.1f us per 20 ms frame (%.2f%% of real time)"
+              % (tail, dt / frames * 1e6, dt / frames / 0.02 * 100))
 
 
 if __name__ == "__main__":

@@ -48,9 +48,43 @@ class FakeWDT:
         self.fed += 1
 
 
+class FakeI2C:
+    """Records register writes in order (no I2C hardware here)."""
+
+    last = None
+
+    def __init__(self, bus, scl=None, sda=None, freq=None):
+        self.bus = bus
+        self.pins = (scl.num, sda.num)
+        self.freq = freq
+        self.sent = []
+        FakeI2C.last = self
+
+    def writeto(self, address, buf):
+        self.sent.append((address, buf[0], buf[1]))
+        return len(buf)
+
+    def writeto_mem(self, address, memaddr, buf):
+        self.sent.append((address, memaddr, buf[0]))
+
+
+class FakeI2S:
+    RX, TX, MONO = 0, 1, 0
+    opened = []
+
+    def __init__(self, id, sck=None, ws=None, sd=None, mode=None, bits=None, format=None, rate=None, ibuf=None):
+        self.rate = rate
+        FakeI2S.opened.append((id, mode, rate, FakeI2C.last and len(FakeI2C.last.sent)))
+
+    def deinit(self):
+        pass
+
+
 class FakeMachine:
     Pin = FakePin
     WDT = FakeWDT
+    I2C = FakeI2C
+    I2S = FakeI2S
 
 
 BOARD = {
@@ -65,12 +99,12 @@ BOARD = {
 }
 
 
-def backend():
+def backend(board=None):
     sys.modules["machine"] = FakeMachine
     try:
         from sipdoor.hal import esp32
 
-        return esp32.Backend(BOARD)
+        return esp32.Backend(board or BOARD)
     finally:
         # Leave no trace: other tests check what a Pi imports.
         del sys.modules["machine"]
@@ -117,3 +151,52 @@ def test_watchdog():
     wd.feed()
     assert wd.wdt.fed == 1
     assert be.watchdog(0) is None
+
+
+def test_codec_is_set_up_before_i2s_starts():
+    from sipdoor import board as boards
+
+    b, _ = boards.load("esp32-es8311", [support.repo_path("boards")])
+    be = backend(b)
+    FakeI2S.opened = []
+    dev = be.audio()
+    bus = FakeI2C.last
+    assert (bus.bus, bus.pins, bus.freq) == (0, (22, 21), 100000)
+    init = b["i2c"]["devices"]["codec"]["init"]
+    assert bus.sent == [(0x18, i["reg"], i["value"]) for i in init]  # in order, 8-bit writes
+    assert FakeI2S.opened == [(0, FakeI2S.RX, 16000, len(init)), (1, FakeI2S.TX, 16000, len(init))]
+    assert dev.echo_cancel == "auto"
+    dev.close()
+
+
+def test_without_speexdsp_the_call_keeps_ducking():
+    # audio.echo_cancel "auto" on a board: where speexdsp cannot be imported
+    # (MicroPython, a Pi without it) CallMedia falls back to ducking, said once
+    from sipdoor.callmedia import AEC_DUCK_DB, CallMedia, RtpPorts
+    from sipdoor.media import aec
+
+    class Log:
+        def __init__(self):
+            self.lines = []
+
+        def info(self, msg, *args):
+            self.lines.append(msg % args if args else msg)
+
+        debug = warning = error = info
+
+    class Dev:
+        echo_cancel = "auto"
+
+    loop, clock = support.make_loop()
+    log = Log()
+    m = CallMedia(loop, None, RtpPorts("127.0.0.1", 41000, 41010), Dev(), None, None, log, 20, ducking_db=20)
+    if aec.AVAILABLE:
+        assert m.aec is not None and m.ducker.depth_db == AEC_DUCK_DB
+        assert [l for l in log.lines if "echo cancelling on" in l]
+    else:
+        assert m.aec is None and m.ducker.depth_db == 20
+        assert [l for l in log.lines if "ducking only" in l] == [
+            "echo cancelling is not available here (no speexdsp): echo ducking only"]
+    m = CallMedia(loop, None, RtpPorts("127.0.0.1", 41000, 41010), Dev(), None, None, log, 20, ducking_db=20,
+                  echo_cancel="off")
+    assert m.aec is None and m.ducker.depth_db == 20

@@ -7,7 +7,15 @@ button latency far below any debounce time.
 
 import machine
 
-from sipdoor.hal import base
+from sipdoor.hal import base, codecs
+
+try:
+    from time import sleep_ms
+except ImportError:  # CPython, in tests
+    from time import sleep
+
+    def sleep_ms(ms):
+        sleep(ms / 1000)
 
 POLL_MS = 20
 _DMA_BYTES = 4096
@@ -112,7 +120,41 @@ class Backend(base.Backend):
             from sipdoor.hal.wav import WavAudio
 
             return WavAudio(audio_in, audio_out)
-        return I2SAudio(self.board["audio"])
+        self.setup_codecs()  # the codec's registers before I2S starts
+        dev = I2SAudio(self.board["audio"])
+        dev.echo_cancel = self.board["audio"]["echo_cancel"]
+        return dev
+
+    def setup_codecs(self, bus=None):
+        """Write the board's codec set-up (hal/codecs.py) in order: 8-bit
+        registers with writeto_mem, the WM8960's 7+9-bit words with writeto.
+        Returns [(device name, writes sent)]."""
+        plan = codecs.plan(self.board)
+        done = []
+        if not plan:
+            return done
+        if bus is None:
+            bus = self.i2c()
+        buf = bytearray(2)
+        one = memoryview(buf)[1:]
+        for name, address, kind, writes in plan:
+            for reg, value in writes:
+                cmd, data = codecs.frame(kind, reg, value)
+                buf[0] = cmd
+                buf[1] = data
+                try:
+                    if kind == codecs.WM8960:
+                        acks = bus.writeto(address, buf)
+                        if acks is not None and acks != 2:
+                            raise OSError("no acknowledge")
+                    else:
+                        bus.writeto_mem(address, cmd, one)
+                except OSError as e:
+                    raise OSError("I2C %s at 0x%02x, register %d: %s" % (name, address, reg, e))
+                if codecs.is_reset(kind, reg):
+                    sleep_ms(codecs.RESET_MS)
+            done.append((name, len(writes)))
+        return done
 
     def i2c(self):
         spec = self.board["i2c"]

@@ -9,8 +9,9 @@ through a socket pair.
 
 import os
 import socket
+import time
 
-from sipdoor.hal import base
+from sipdoor.hal import base, codecs
 
 _PULLS = {"up": "up", "down": "down", "none": "floating"}
 
@@ -214,13 +215,57 @@ class Backend(base.Backend):
             from sipdoor.hal.wav import WavAudio
 
             return WavAudio(audio_in, audio_out)
-        return PyAudioDevice(spec)
+        self.setup_codecs()  # the codec's registers before its sound device opens
+        dev = PyAudioDevice(spec)
+        dev.echo_cancel = spec["echo_cancel"]  # CallMedia reads it: a real speaker next to a mic
+        return dev
 
     def i2c(self):
         """An smbus2 bus for the board's I2C parts (audio codecs, expanders)."""
         from smbus2 import SMBus
 
         return SMBus(self.board["i2c"]["bus"])
+
+    def kernel_driver(self, address):
+        """The Linux driver bound to the I2C part at address, or None (sysfs)."""
+        link = "/sys/bus/i2c/devices/%d-%04x/driver" % (self.board["i2c"]["bus"], address)
+        try:
+            return os.path.basename(os.readlink(link))
+        except OSError:
+            return None
+
+    def setup_codecs(self, bus=None):
+        """Write the board's codec set-up (hal/codecs.py) over smbus2, in order.
+
+        A part a kernel driver owns (the wm8960-soundcard overlay binds the
+        WM8960 HAT) is left to that driver and the board's audio.mixer:
+        writing behind its back would fight its register cache. Returns
+        [(device name, writes sent or a reason it was skipped)].
+        """
+        plan = codecs.plan(self.board)
+        done = []
+        if not plan:
+            return done
+        own = bus is None
+        for name, address, kind, writes in plan:
+            driver = self.kernel_driver(address)
+            if driver:
+                done.append((name, "owned by the kernel driver %s" % driver))
+                continue
+            if bus is None:
+                bus = self.i2c()
+            for reg, value in writes:
+                cmd, data = codecs.frame(kind, reg, value)
+                try:
+                    bus.write_byte_data(address, cmd, data)
+                except OSError as e:
+                    raise OSError("I2C %s at 0x%02x, register %d: %s" % (name, address, reg, e))
+                if codecs.is_reset(kind, reg):
+                    time.sleep(codecs.RESET_MS / 1000)
+            done.append((name, len(writes)))
+        if own and bus is not None:
+            bus.close()
+        return done
 
     def watchdog(self, timeout_s):
         address = os.environ.get("NOTIFY_SOCKET")
