@@ -64,8 +64,8 @@ from sipdoor.sip import events as sip
 
 # Purpose -> tones.PRESETS name (the constructor's tones= overrides, e.g. "ringback_us").
 TONES = {"ringback": "ringback", "busy": "busy", "confirm": "confirm", "error": "error",
-         "warning": "warning"}
-_BEEPS = ("confirm", "error", "warning")
+         "warning": "warning", "bell": "bell"}
+_BEEPS = ("confirm", "error", "warning", "bell")
 _HAS_HEAP = gc is not None and hasattr(gc, "mem_alloc")
 
 # Ducking depth while the echo canceller runs (a residual echo suppressor).
@@ -242,6 +242,8 @@ class CallMedia:
             self.play("confirm")
         elif kind == "call_ending_soon":
             self.play("warning")
+        elif kind == "bell_in_call":
+            self.play("bell")  # a visitor rang while a resident watches: they hear it
         elif kind == "door_code" and getattr(ev, "state", None) in ("rejected", "locked_out"):
             self.play("error")
         elif kind == "dtmf_keyed" and self.current is not None:

@@ -2,7 +2,7 @@
 
 import mediautil
 import support
-from sipdoor.app import CallEndingSoon, DoorOpened, NobodyAnswered
+from sipdoor.app import BellInCall, CallEndingSoon, DoorOpened, NobodyAnswered
 from sipdoor.callmedia import CallMedia, RtpPorts
 from sipdoor.hal.base import Event
 from sipdoor.doorcode import CodeAccepted, CodeLockout, CodeRejected
@@ -122,7 +122,7 @@ def test_beeps_on_door_events():
     m, loop, clock, _, _ = _media()
     for ev, purpose in ((DoorOpened("door", "sip:a@x"), "confirm"),
                         (CodeRejected(1, 4), "error"), (CodeLockout(60, 5), "error"),
-                        (CallEndingSoon(1, 10), "warning")):
+                        (CallEndingSoon(1, 10), "warning"), (BellInCall("call", 1), "bell")):
         m.handle(ev)
         assert m.tone_playing() == purpose, ev
         support.run_for(loop, clock, 2000)

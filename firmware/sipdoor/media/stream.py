@@ -131,7 +131,7 @@ class Stream:
         self.peer_bye = False
         self._last_sr_packets = 0
         self.counters = {"packets_in": 0, "bytes_in": 0, "packets_out": 0, "bytes_out": 0,
-                         "ignored": 0, "invalid": 0, "rtcp_in": 0, "rtcp_out": 0,
+                         "ignored": 0, "invalid": 0, "stun": 0, "rtcp_in": 0, "rtcp_out": 0,
                          "dtmf_in": 0, "dtmf_out": 0, "dropped_out": 0}
         self.frame = 0
         self.negotiated = None
@@ -254,6 +254,11 @@ class Stream:
             return
         h = self._hdr
         c = self.counters
+        if data and data[0] < 4:
+            # STUN (RFC 7983 demultiplexing: first byte 0-3), e.g. linphone's
+            # Binding Requests that keep its NAT binding open: not RTP, not junk.
+            c["stun"] += 1
+            return
         if not h.parse(data):
             c["invalid"] += 1
             return
@@ -550,7 +555,7 @@ class Stream:
             "rtt_ms": self.rtt_ms,
             "late": jb["late"], "duplicate": jb["duplicate"], "concealed": jb["concealed"],
             "jitter_buffer_ms": self.jb.target_ms(),
-            "ignored": c["ignored"], "invalid": c["invalid"],
+            "ignored": c["ignored"], "invalid": c["invalid"], "stun": c["stun"],
             "dtmf_in": c["dtmf_in"], "dtmf_out": c["dtmf_out"],
         }
         return d

@@ -29,6 +29,8 @@ PRESETS = {
     "confirm": ((((880,), 100), ((), 60), ((1320,), 160)), False),
     "error": ((((620,), 200), ((), 60), ((440,), 400)), False),
     "warning": ((((1400,), 200), ((), 200), ((1400,), 200), ((), 200), ((1400,), 200)), False),
+    # The bell pressed during a call (door monitor): a two-note chime.
+    "bell": ((((660,), 300), ((), 40), ((520,), 400)), False),
 }
 
 _cache = {}
