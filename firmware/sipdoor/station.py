@@ -139,9 +139,10 @@ def _report_error(log):
     return report
 
 
-# Needed only to read and check the files at start-up; on a board their
-# code and specs (~50 KB of heap on the 64-bit unix port) are freed after.
-STARTUP_ONLY = ("config", "board")
+# Needed only to read and check the files and set up the codec at start-up;
+# on a board their code and specs (~50 KB of heap on the 64-bit unix port)
+# are freed after.
+STARTUP_ONLY = ("config", "board", "hal.codecs")
 
 
 def build(opts):
@@ -163,12 +164,12 @@ def forget_startup_modules():
     tests in the same process second copies of those modules)."""
     if sys.implementation.name != "micropython":
         return
-    import sipdoor
-
     for name in STARTUP_ONLY:
         sys.modules.pop("sipdoor." + name, None)
-        if hasattr(sipdoor, name):
-            delattr(sipdoor, name)
+        parent, _, leaf = ("sipdoor." + name).rpartition(".")
+        package = sys.modules.get(parent)
+        if package is not None and hasattr(package, leaf):
+            delattr(package, leaf)  # a backend that uses it keeps its own reference
     gc.collect()
 
 
@@ -185,7 +186,6 @@ def open_audio(backend, opts):
 
 def run(opts):
     config, board, warnings = build(opts)
-    forget_startup_modules()
     log = Log(opts.get("log_level") or config["log"]["level"])
     for w in warnings:
         log.warning(w)
@@ -206,6 +206,7 @@ def run(opts):
         raise ConfigError(opts["config"], "board", "cannot use the %s hardware of board %r here: %s"
                           % (board["platform"], board["name"], e))
     audio = open_audio(backend, opts)
+    forget_startup_modules()
     emit = Fanout()
     emit.on_error = loop.on_error
     reporter = make_reporter(opts, clock, board, listen)
