@@ -330,7 +330,8 @@ def test_ten_percent_random_rtp_loss_leaves_no_long_gap(stack, tmp_path):
 
 # -- MicroPython ----------------------------------------------------------------------
 
-MP_CALL_S = 20  # the issue's 60 s was measured once (see the issue note); 20 s in CI
+# 20 s in CI; SIPDOOR_MP_CALL_S=60 for the issue's full minute (measured by hand, see the notes).
+MP_CALL_S = int(os.environ.get("SIPDOOR_MP_CALL_S", "20"))
 
 
 def test_micropython_station_holds_a_call_with_the_tone_intact(stack, tmp_path):
