@@ -19,10 +19,20 @@ test with the mock board, a fake clock and a fake wire. The rules:
   the trusted way (through our registrar, or anyone in peer-to-peer mode);
   others get sip.reject_status (403 by default). One call at a time: a
   second caller gets 486.
+- After a ring plan gave up, the button's presses ring nobody for
+  buttons.<name>.cooldown_s (a chattering or stuck-and-bouncing contact
+  must not ring the flat again and again); they are still reported.
+- An incoming call left ringing (sip.auto_answer false) shows "incoming" on
+  the status LED (a ringing pattern) until it is answered or gone.
 - Door codes (DTMF) count only in a call with a resident: one of our
-  button's targets we called, or an allowed caller. A code opens its relay;
-  wrong codes lead to lockout (doorcode.py). Nothing opens the door without
-  an allowed party and a code, except the exit button.
+  button's targets we called, or an allowed caller. A code opens its relay
+  (door.codes entries may name one; a plain code opens door.relay); wrong
+  codes, for whichever relay, lead to one lockout (doorcode.py). Nothing
+  opens the door without an allowed party and a code, except the exit button.
+- A relay is a "pulse" relay (door strike: on for pulse_ms) or, with
+  door.relays.<name>.mode "latch", a bistable one: each valid code, exit
+  button press or MQTT open toggles it (DoorOpened when it switches on,
+  DoorLocked when it switches off).
 - Every answered call ends after call.max_duration_s, with CallEndingSoon
   call.warning_s before (the door speaker beeps); the resident's
   call.extend_key starts the limit again at call.extend_s.
@@ -30,7 +40,11 @@ test with the mock board, a fake clock and a fake wire. The rules:
   "forced_open" when the door opens with no relay command in the last
   pulse + 5 s, and "held_open" after door.held_open_alarm_s. A tamper
   switch raises "tamper" and, with door.tamper_block_s, blocks every relay
-  for that long. door.hangup_after_open_s ends the call after the door opened.
+  from switching on for that long (a latch may still lock).
+  door.hangup_after_open_s ends the call after the door opened.
+- Alarms that last clear: AlarmCleared("tamper") when the tamper input
+  goes back to 0, AlarmCleared("held_open") when the door closes after a
+  held_open alarm, so a Home Assistant sensor resets.
 """
 
 from sipdoor.doorcode import CodeAccepted, DoorCodes
@@ -48,6 +62,7 @@ LED_STATES = {
     "in_call": "slow_blink",
     "no_answer": "double_flash",
     "error": "heartbeat",
+    "incoming": "fast_blink",  # a resident's call rings at the door (no auto-answer)
 }
 
 
@@ -73,7 +88,21 @@ class StationStopped(Event):
 
 
 class DoorOpened(Event):
+    """A relay opened the door: mode "pulse" (on for its pulse_ms) or
+    "latch" (on until the next toggle, see DoorLocked)."""
+
     kind = "door_opened"
+
+    def __init__(self, relay, by, mode="pulse"):
+        self.relay = relay
+        self.by = by
+        self.mode = mode
+
+
+class DoorLocked(Event):
+    """A latch relay toggled back off (the bistable lock is locked again)."""
+
+    kind = "door_locked"
 
     def __init__(self, relay, by):
         self.relay = relay
@@ -129,13 +158,44 @@ class DoorChanged(Event):
 
 
 class Alarm(Event):
-    """alarm: "held_open", "forced_open" or "tamper"."""
+    """alarm: "held_open", "forced_open", "tamper" or "blocked"."""
 
     kind = "alarm"
 
     def __init__(self, alarm, detail=""):
         self.alarm = alarm
         self.detail = detail
+
+
+class AlarmCleared(Event):
+    """A lasting alarm is over: "tamper" (the input went back to 0) or
+    "held_open" (the door closed after the alarm)."""
+
+    kind = "alarm_cleared"
+
+    def __init__(self, alarm, detail=""):
+        self.alarm = alarm
+        self.detail = detail
+
+
+def code_pairs(door):
+    """[(code, relay)] of door.codes: a plain string opens door.relay, an
+    object {"code", "relay"} its relay (null or absent: door.relay)."""
+    out = []
+    for entry in door["codes"]:
+        if isinstance(entry, str):
+            out.append((entry, door["relay"]))
+        else:
+            out.append((entry["code"], entry.get("relay") or door["relay"]))
+    return out
+
+
+def relay_mode(door, name):
+    """(mode, pulse_ms) of a relay: door.relays.<name>, else a door.pulse_ms pulse."""
+    spec = door.get("relays", {}).get(name)
+    if spec is None:
+        return "pulse", door["pulse_ms"]
+    return spec["mode"], spec.get("pulse_ms") or door["pulse_ms"]
 
 
 def caller_allowed(caller, allow):
@@ -167,7 +227,7 @@ class App:
         self.status_led = devices.leds.get("status")
         door = config["door"]
         lockout = door["lockout"]
-        self.codes = DoorCodes([(c, door["relay"]) for c in door["codes"]], door["relay"],
+        self.codes = DoorCodes(code_pairs(door), door["relay"],
                                lockout["attempts"], lockout["seconds"], door["code_gap_ms"])
         self.plan = None
         self.plan_button = None
@@ -188,6 +248,9 @@ class App:
         self._held_timer = None
         self._blocked_until = None  # tick: relays refuse until then (tamper)
         self._commanded = None  # tick: the door may open without alarm until then
+        self._held_alarm = False  # a held_open alarm is raised and not cleared
+        self._tampered = False  # a tamper alarm is raised and not cleared
+        self._cooldown = {}  # call button -> tick: its presses ring nobody until then
 
     def now(self):
         return self.clock.now()
@@ -242,6 +305,9 @@ class App:
             self.log.info("button %s pressed during a resident's call: chime only", name)
             self.emit(BellInCall(name, self.active))
             return
+        if self.plan is None and self.active is None and self._cooling(name):
+            self.log.info("button %s pressed right after nobody answered: cooling down, nobody rung", name)
+            return
         if self.plan is not None or self.active is not None:
             what = spec["repeat_press"]
             if what == "ignore":
@@ -253,6 +319,15 @@ class App:
                     self._led_idle()
                 return
         self._ring(name, spec)
+
+    def _cooling(self, name):
+        until = self._cooldown.get(name)
+        if until is None:
+            return False
+        if ticks_diff(until, self.now()) > 0:
+            return True
+        del self._cooldown[name]
+        return False
 
     def _press_while_called(self, name):
         """A call button pressed while a resident's call to the door is not
@@ -295,6 +370,9 @@ class App:
                         self.ua.hangup(handle, now, cancel_reason if verb == "cancel" else "hangup_local")
             elif verb == "give_up":
                 self.emit(NobodyAnswered(self.plan_button, arg))
+                spec = self.config["buttons"].get(self.plan_button)
+                if spec is not None and spec.get("cooldown_s"):
+                    self._cooldown[self.plan_button] = ticks_add(now, spec["cooldown_s"] * 1000)
                 self._plan_done()
                 self._show_no_answer()
         self._schedule_plan()
@@ -341,6 +419,7 @@ class App:
         else:
             self.incoming_ringing = True
             self.ua.ringing(ev.call, now)
+            self._led("incoming")
 
     def _answered(self, ev):
         if ev.call in self.legs:
@@ -398,6 +477,8 @@ class App:
         if ev.call == self.incoming:
             self.incoming = None
             self.incoming_ringing = False
+            if self.active is None and self.plan is None:
+                self._led_idle()  # it rang at the door (or was being answered) and is gone
         if target is not None and self.plan is not None and ev.call != self.active:
             self._run(self.plan.on_failed(target, ev.status or ev.reason, self.now()))
         if ev.call == self.active:
@@ -465,23 +546,34 @@ class App:
     # -- outputs ----------------------------------------------------------------------
 
     def open_door(self, relay_name, by):
-        """Pulse the relay unless a tamper alarm blocks it; a door opened
-        during a call may end the call after door.hangup_after_open_s."""
+        """Pulse the relay (or toggle a latch relay) unless a tamper alarm
+        blocks it; a door opened during a call may end the call after
+        door.hangup_after_open_s. True when the door opened (or locked)."""
         relay = self.devices.relays.get(relay_name)
         if relay is None:
             self.log.error("no relay %r on this board", relay_name)
             return False
         now = self.now()
+        door = self.config["door"]
+        mode, pulse_ms = relay_mode(door, relay_name)
+        if mode == "latch" and relay.state:
+            # Locking again is always allowed, even while blocked.
+            relay.off()
+            self._expect_until(ticks_add(now, FORCED_GRACE_MS))
+            self.emit(DoorLocked(relay_name, by))
+            return True
         if self._blocked_until is not None:
             if ticks_diff(self._blocked_until, now) > 0:
                 self.log.warning("door not opened for %s: relays blocked after a tamper alarm", by)
                 self.emit(Alarm("blocked", "open refused for %s" % by))
                 return False
             self._blocked_until = None
-        door = self.config["door"]
-        relay.pulse(door["pulse_ms"])
-        self._commanded = ticks_add(now, door["pulse_ms"] + FORCED_GRACE_MS)
-        self.emit(DoorOpened(relay_name, by))
+        if mode == "latch":
+            relay.on()  # the door may open while it is on: _door_expected
+        else:
+            relay.pulse(pulse_ms)
+            self._expect_until(ticks_add(now, pulse_ms + FORCED_GRACE_MS))
+        self.emit(DoorOpened(relay_name, by, mode))
         after = door["hangup_after_open_s"]
         if after and self.active is not None and self._hangup_timer is None:
             handle = self.active
@@ -504,22 +596,52 @@ class App:
         if dev.role == "door_sensor":
             if ev.state:  # 1: the contact reports the door open
                 self.emit(DoorChanged("opened"))
-                if self._commanded is None or ticks_diff(self._commanded, now) < 0:
+                if not self._door_expected(now):
                     self.emit(Alarm("forced_open", ev.name))
-                if door["held_open_alarm_s"]:
+                if door["held_open_alarm_s"] and self._held_timer is None:
                     self._held_timer = self.loop.call_later(door["held_open_alarm_s"] * 1000, self._held_open)
             else:
                 self.emit(DoorChanged("closed"))
                 if self._held_timer is not None:
                     self._held_timer.cancel()
                     self._held_timer = None
-        elif dev.role == "tamper" and ev.state:
-            self.emit(Alarm("tamper", ev.name))
-            if door["tamper_block_s"]:
-                self._blocked_until = ticks_add(now, door["tamper_block_s"] * 1000)
+                if self._held_alarm:
+                    self._held_alarm = False
+                    self.emit(AlarmCleared("held_open", ev.name))
+        elif dev.role == "tamper":
+            if ev.state:
+                self._tampered = True
+                self.emit(Alarm("tamper", ev.name))
+                if door["tamper_block_s"]:
+                    self._blocked_until = ticks_add(now, door["tamper_block_s"] * 1000)
+            elif self._tampered:
+                # The block (door.tamper_block_s) runs its time: a case shut
+                # again by the intruder must not unblock the relays.
+                self._tampered = False
+                self.emit(AlarmCleared("tamper", ev.name))
+
+    def _expect_until(self, when):
+        """The door may open without alarm until when (never shortened: one
+        relay's short pulse must not cut another's longer grace)."""
+        now = self.now()
+        if self._commanded is None or ticks_diff(self._commanded, now) < 0 or ticks_diff(when, self._commanded) > 0:
+            self._commanded = when
+
+    def _door_expected(self, now):
+        """The door may open now without a forced_open alarm: a relay pulse
+        in the last pulse_ms + FORCED_GRACE_MS, or a latch relay held on."""
+        if self._commanded is not None and ticks_diff(self._commanded, now) >= 0:
+            return True
+        door = self.config["door"]
+        for name in door.get("relays", {}):
+            relay = self.devices.relays.get(name)
+            if relay is not None and relay.state and relay_mode(door, name)[0] == "latch":
+                return True
+        return False
 
     def _held_open(self):
         self._held_timer = None
+        self._held_alarm = True
         self.emit(Alarm("held_open", "%d s" % self.config["door"]["held_open_alarm_s"]))
 
     def _led_idle(self):
@@ -529,7 +651,8 @@ class App:
     def _idle_led_if_idle(self):
         """A registration change shows only when no call, ringing or
         "nobody answered" owns the LED (that one returns to it later)."""
-        if self.active is None and self.plan is None and self._no_answer_timer is None:
+        if (self.active is None and self.plan is None and self._no_answer_timer is None
+                and not self.incoming_ringing):
             self._led_idle()
 
     def _show_no_answer(self):

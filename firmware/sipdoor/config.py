@@ -86,12 +86,68 @@ BUTTON = {
     "ring_timeout_s": Field(int, default=30, check=in_range(5, 600, " s")),
     "fallback": Field(str, nullable=True, check=sip_uri),
     "repeat_press": Field(str, default="ignore", check=one_of("ignore", "hangup", "restart")),
+    "cooldown_s": Field(int, default=5, check=in_range(0, 600, " s")),
+}
+
+
+def _code_entry(value):
+    """A door.codes entry: "1234" (opens door.relay) or {"code": "5678",
+    "relay": "gate"}. Returns None, or (sub-key, problem)."""
+    if isinstance(value, str):
+        problem = _door_code(value)
+        return ("", problem) if problem else None
+    if not isinstance(value, dict):
+        return ("", 'must be a code string or an object like {"code": "5678", "relay": "gate"}')
+    for key in value:
+        if key not in ("code", "relay"):
+            return ("." + key, "unknown key (known here: code, relay)")
+    code = value.get("code")
+    if code is None:
+        return (".code", "missing (required)")
+    if not isinstance(code, str):
+        return (".code", "must be a string of 4 to 16 digits")
+    relay = value.get("relay")
+    if relay is not None and (not isinstance(relay, str) or not valid_name(relay)):
+        return (".relay", "must be the name of a board relay, or null for door.relay")
+    problem = _door_code(code)
+    return (".code", problem) if problem else None
+
+
+def code_of(entry):
+    """The digits of a door.codes entry (a string or a {code, relay} object)."""
+    return entry if isinstance(entry, str) else entry["code"]
+
+
+def _check_codes(codes, path):
+    """Each door.codes entry, with its index in the one-line error."""
+    for i, entry in enumerate(codes):
+        bad = _code_entry(entry)
+        if bad:
+            raise ConfigError(path, "door.codes[%d]%s" % (i, bad[0]), bad[1])
+
+
+def _unique_codes(value):
+    seen = []
+    for entry in value:
+        if _code_entry(entry):
+            continue  # _check_codes names it
+        code = code_of(entry).upper()
+        if code in seen:
+            return "a door code appears twice (each code opens one relay)"
+        seen.append(code)
+    return None
+
+
+RELAY = {
+    "mode": Field(str, default="pulse", check=one_of("pulse", "latch")),
+    "pulse_ms": Field(int, nullable=True, check=in_range(100, 60000, " ms")),
 }
 
 DOOR = {
     "relay": Field(str, default="door"),
     "pulse_ms": Field(int, default=3000, check=in_range(100, 60000, " ms")),
-    "codes": Field(list, default=[], items=Field(str, check=_door_code), check=_unique),
+    "relays": Field(dict, default={}, entries=Field(dict, fields=RELAY)),
+    "codes": Field(list, default=[], check=_unique_codes),  # entries: _check_codes
     "code_gap_ms": Field(int, default=3000, check=in_range(1000, 30000, " ms")),
     "hangup_after_open_s": Field(int, default=0, check=in_range(0, 600, " s")),
     "held_open_alarm_s": Field(int, default=60, check=in_range(0, 3600, " s")),
@@ -166,6 +222,7 @@ SPEC = {
 def validate(data, path="config"):
     """Check a parsed config; return it with every default filled in."""
     config = check_object(SPEC, data, path)
+    _check_codes(config["door"]["codes"], path)
     _check_call_warning(config["call"], data.get("call"), path)
     account = config["sip"]["account"]
     if account is not None and account["registrar"] is None:
@@ -203,10 +260,18 @@ def check_against_board(config, board, path):
         if spec["role"] != "call":
             raise ConfigError(path, "buttons." + name, "board button %r is an %s button, not a call button"
                               % (name, spec["role"]))
-    relay = config["door"]["relay"]
-    if relay not in board["relays"]:
-        raise ConfigError(path, "door.relay", "no such relay on board %r (it has: %s)"
-                          % (board["name"], ", ".join(sorted(board["relays"])) or "none"))
+    door = config["door"]
+    have = ", ".join(sorted(board["relays"])) or "none"
+    if door["relay"] not in board["relays"]:
+        raise ConfigError(path, "door.relay", "no such relay on board %r (it has: %s)" % (board["name"], have))
+    for name in sorted(door["relays"]):
+        if name not in board["relays"]:
+            raise ConfigError(path, "door.relays." + name, "no such relay on board %r (it has: %s)"
+                              % (board["name"], have))
+    for i, entry in enumerate(door["codes"]):
+        if isinstance(entry, dict) and entry.get("relay") and entry["relay"] not in board["relays"]:
+            raise ConfigError(path, "door.codes[%d].relay" % i, "no such relay %r on board %r (it has: %s)"
+                              % (entry["relay"], board["name"], have))
 
 
 def save(config, path):

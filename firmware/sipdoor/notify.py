@@ -28,10 +28,19 @@ except ImportError:
 # The events a resident cares about (kind -> kept). Buttons count only
 # when they are call buttons (a ring); the exit button shows as door_opened.
 FORWARD = ("button", "incoming_call", "call_ringing", "call_answered", "call_ended", "nobody_answered",
-           "call_refused", "door_opened", "door", "alarm", "door_code", "registered",
-           "registration_failed", "unregistered", "message_received", "ready", "stopped")
+           "call_refused", "door_opened", "door_locked", "door", "alarm", "alarm_cleared", "door_code",
+           "registered", "registration_failed", "unregistered", "message_received", "ready", "stopped")
 # Short human lines for SIP MESSAGE: only what is worth a text on a phone.
-MESSAGE_KINDS = ("button", "door_opened", "nobody_answered", "alarm", "door_code", "call_refused")
+MESSAGE_KINDS = ("button", "door_opened", "door_locked", "nobody_answered", "alarm", "alarm_cleared", "door_code",
+                 "call_refused")
+# call_refused texts: at most one per caller per REFUSED_EVERY_MS, and at most
+# REFUSED_CALLERS callers at a time (a flood from many made-up callers is a
+# flood too); the record still goes to the log, webhooks and MQTT.
+REFUSED_EVERY_MS = 60000
+# Alarms that last until alarm_cleared: a retained on/off topic and a Home
+# Assistant binary_sensor each (forced_open and blocked are moments).
+LASTING_ALARMS = ("tamper", "held_open")
+REFUSED_CALLERS = 8
 BACKOFF_MAX_S = 60
 WEBHOOK_TIMEOUT_MS = 10000
 WEBHOOK_QUEUE = 20
@@ -297,7 +306,8 @@ class MqttBridge:
 
     Topics under <topic_prefix>/<station_id>/: availability (online/offline,
     retained, the will), event (every record, QoS 1), ring (HA event entity),
-    door/state (open/closed, retained), registration (retained), and with
+    door/state (open/closed, retained), registration (retained),
+    alarm/tamper and alarm/held_open (on/off, retained), and with
     events.mqtt.commands: command/open, command/hangup.
     """
 
@@ -353,6 +363,10 @@ class MqttBridge:
                                        "payload_on": "open", "payload_off": "closed", "device_class": "door"}),
             ("sensor", "registration", {"name": "SIP registration", "state_topic": self.base + "/registration",
                                         "icon": "mdi:phone-check"}),
+            ("binary_sensor", "tamper", {"name": "Tamper", "state_topic": self.base + "/alarm/tamper",
+                                         "payload_on": "on", "payload_off": "off", "device_class": "tamper"}),
+            ("binary_sensor", "held_open", {"name": "Door held open", "state_topic": self.base + "/alarm/held_open",
+                                            "payload_on": "on", "payload_off": "off", "device_class": "problem"}),
         ]
         if self.commands:
             entities.append(("button", "open", {"name": "Open door", "command_topic": self.base + "/command/open",
@@ -375,6 +389,8 @@ class MqttBridge:
             c.publish(self.base + "/ring", json.dumps({"event_type": "ring", "button": record.get("name")}), 0, False)
         elif kind == "door":
             c.publish(self.base + "/door/state", "open" if record.get("state") == "opened" else "closed", 1, True)
+        elif kind in ("alarm", "alarm_cleared") and record.get("alarm") in LASTING_ALARMS:
+            c.publish("%s/alarm/%s" % (self.base, record["alarm"]), "on" if kind == "alarm" else "off", 1, True)
         elif kind in ("registered", "registration_failed", "unregistered"):
             self.registration = {"registered": "registered", "registration_failed": "failed"}.get(kind, "unregistered")
             c.publish(self.base + "/registration", self.registration, 1, True)
@@ -410,13 +426,22 @@ def message_text(record):
     if kind == "button":
         return "Someone rang at the door (button %s)" % g("name")
     if kind == "door_opened":
+        if g("mode") == "latch":
+            return "Door unlocked by %s (relay %s, until locked again)" % (g("by"), g("relay"))
         return "Door opened by %s (relay %s)" % (g("by"), g("relay"))
+    if kind == "door_locked":
+        return "Door locked by %s (relay %s)" % (g("by"), g("relay"))
+    if kind == "alarm_cleared":
+        return "Door alarm over: %s" % g("alarm")
     if kind == "nobody_answered":
         return "Nobody answered the door (button %s)" % g("button")
     if kind == "alarm":
         return ("Door alarm: %s %s" % (g("alarm"), g("detail") or "")).strip()
     if kind == "call_refused":
-        return "Call from %s refused (%s)" % (g("caller"), g("why"))
+        text = "Call from %s refused (%s)" % (g("caller"), g("why"))
+        if g("unreported"):
+            text += "; %d more from this caller not texted" % g("unreported")
+        return text
     if kind == "door_code":
         if g("state") == "rejected":
             return "Wrong door code (attempt %s, %s left)" % (g("attempt"), g("attempts_left"))
@@ -436,6 +461,7 @@ class Notifier:
         self.call_buttons = config["buttons"]
         self.message_uris = ev["message_uris"]
         self.seq = 0
+        self._refused = {}  # caller -> [tick of the last text, refusals not texted since]
         self._up_ms = 0
         self._up_tick = loop.clock.now()
         self._up_timer = loop.every(UPTIME_STEP_MS, self.uptime_ms)
@@ -498,6 +524,12 @@ class Notifier:
         if self.mqtt is not None:
             self.mqtt.event(rec)
         if self.message_uris and self.ua is not None and rec["event"] in MESSAGE_KINDS:
+            if rec["event"] == "call_refused":
+                more = self._refusal_texted(rec.get("caller"))
+                if more is None:
+                    return
+                rec = dict(rec)
+                rec["unreported"] = more
             text = message_text(rec)
             if text:
                 now = self.loop.clock.now()
@@ -506,6 +538,29 @@ class Notifier:
                         self.ua.send_message(uri, text, now)
                     except Exception as e:  # a URI the UA cannot reach at all
                         self.log.warning("cannot send MESSAGE to %s: %s", uri, e)
+
+    def _refusal_texted(self, caller):
+        """None when this refusal gets no text (one per caller per
+        REFUSED_EVERY_MS); else how many refusals of that caller went
+        untexted since its last text."""
+        now = self.loop.clock.now()
+        entry = self._refused.get(caller)
+        if entry is not None:
+            if ticks_diff(now, entry[0]) < REFUSED_EVERY_MS:
+                entry[1] += 1
+                return None
+            del self._refused[caller]
+            more = entry[1]
+        else:
+            more = 0
+        if len(self._refused) >= REFUSED_CALLERS:
+            for c in list(self._refused):
+                if ticks_diff(now, self._refused[c][0]) >= REFUSED_EVERY_MS:
+                    del self._refused[c]
+            if len(self._refused) >= REFUSED_CALLERS:
+                return None  # many callers at once: a flood, not worth more texts
+        self._refused[caller] = [now, 0]
+        return more
 
     def close(self):
         """Flush the log, say offline on MQTT, stop retrying (clean stop)."""

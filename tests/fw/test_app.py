@@ -6,8 +6,8 @@ the real UA would report (CallAnswered, CallEnded...), when they want them.
 """
 
 import support
-from sipdoor.app import (NO_ANSWER_LED_MS, Alarm, App, BellInCall, CallEndingSoon, CallRefused, DoorChanged,
-                         DoorOpened, NobodyAnswered, caller_allowed)
+from sipdoor.app import (NO_ANSWER_LED_MS, Alarm, AlarmCleared, App, BellInCall, CallEndingSoon, CallRefused,
+                         DoorChanged, DoorLocked, DoorOpened, NobodyAnswered, caller_allowed, code_pairs)
 from sipdoor.config import validate
 from sipdoor.doorcode import CodeAccepted, CodeLockout, CodeRejected, LockoutEnded
 from sipdoor.hal.base import ButtonPressed, InputChanged, LedChanged, RelayChanged, load_backend
@@ -238,7 +238,7 @@ def test_nobody_answered_led_returns_to_the_registration_failed_pattern():
 
 
 def test_press_during_nobody_answered_rings_again_and_keeps_the_ringing_led():
-    st = Station(make_config(buttons=buttons(ring_timeout_s=20)))
+    st = Station(make_config(buttons=buttons(ring_timeout_s=20, cooldown_s=0)))
     st.press()
     st.run(20000)
     st.run(1000)
@@ -967,3 +967,210 @@ def test_tamper_without_block_only_alarms():
     st.app.handle(InputChanged("tamper", 1))
     st.press("exit")
     assert st.relay() == 1
+
+
+def test_tamper_cleared_when_the_input_goes_back_but_the_block_runs_its_time():
+    st = Station(make_config(door={"tamper_block_s": 60}))
+    st.app.handle(InputChanged("tamper", 0))  # never raised: nothing to clear
+    assert st.rec.of(AlarmCleared) == []
+    st.app.handle(InputChanged("tamper", 1))
+    st.run(1000)
+    st.app.handle(InputChanged("tamper", 0))
+    assert st.rec.of(AlarmCleared) == [AlarmCleared("tamper", "tamper")]
+    st.press("exit")
+    assert st.relay() == 0  # shutting the case again does not unblock the relays
+    st.run(59000)
+    st.press("exit")
+    assert st.relay() == 1
+    assert [e.to_dict()["event"] for e in st.rec.events if isinstance(e, (Alarm, AlarmCleared))] == [
+        "alarm", "alarm_cleared", "alarm"]  # tamper, cleared, blocked
+
+
+def test_held_open_cleared_when_the_door_closes_after_the_alarm():
+    st = Station(make_config(door={"held_open_alarm_s": 30}))
+    st.press("exit")
+    st.app.handle(InputChanged("door_sensor", 1))
+    st.run(30000)
+    assert st.rec.of(Alarm) == [Alarm("held_open", "30 s")]
+    assert st.rec.of(AlarmCleared) == []
+    st.app.handle(InputChanged("door_sensor", 0))
+    assert st.rec.of(AlarmCleared) == [AlarmCleared("held_open", "door_sensor")]
+    assert AlarmCleared("x").to_dict()["event"] == "alarm_cleared"
+    st.press("exit")  # a second visit that closes in time clears nothing
+    st.app.handle(InputChanged("door_sensor", 1))
+    st.run(10000)
+    st.app.handle(InputChanged("door_sensor", 0))
+    assert len(st.rec.of(AlarmCleared)) == 1 and len(st.rec.of(Alarm)) == 1
+
+
+# -- per-relay codes and latch relays -------------------------------------------------
+
+
+GATE_CODE = {"code": "5678", "relay": "gate"}
+
+
+def test_code_pairs_plain_codes_use_door_relay():
+    door = make_config(door={"codes": ["1234", GATE_CODE, {"code": "4321", "relay": None}],
+                             "relay": "door"})["door"]
+    assert code_pairs(door) == [("1234", "door"), ("5678", "gate"), ("4321", "door")]
+
+
+def test_each_code_opens_its_own_relay():
+    st = Station(make_config(door={"codes": ["1234", GATE_CODE], "relays": {"gate": {"pulse_ms": 1000}}}))
+    st.in_call_with_t2()
+    st.dial("c2", "5678")
+    assert st.relay("gate") == 1 and st.relay("door") == 0
+    assert st.rec.of(DoorOpened) == [DoorOpened("gate", T2, "pulse")]
+    assert st.rec.of(CodeAccepted) == [CodeAccepted("gate", 1)]
+    assert st.rec.of(DoorOpened)[0].to_dict() == {"event": "door_opened", "relay": "gate", "by": T2,
+                                                 "mode": "pulse"}
+    st.dial("c2", "1234")
+    assert st.relay("door") == 1
+    assert st.rec.of(DoorOpened)[-1] == DoorOpened("door", T2)
+    st.run(1000)  # the gate's own pulse_ms; the door keeps door.pulse_ms
+    assert st.relay("gate") == 0 and st.relay("door") == 1
+    st.run(2000)
+    assert st.relay("door") == 0
+
+
+def test_wrong_codes_for_any_relay_share_one_lockout():
+    st = Station(make_config(door={"codes": ["1234", GATE_CODE], "lockout": {"attempts": 3, "seconds": 30}}))
+    st.in_call_with_t2()
+    st.dial("c2", "5679")  # near the gate's code
+    st.dial("c2", "1235")  # near the door's code
+    st.dial("c2", "0000")
+    assert st.rec.of(CodeLockout) == [CodeLockout(30, 3)]
+    st.dial("c2", "5678")
+    assert st.relay("gate") == 0 and st.rec.of(DoorOpened) == []
+    st.run(30000)
+    st.dial("c2", "5678")
+    assert st.relay("gate") == 1
+
+
+def test_latch_relay_toggles_on_each_valid_code():
+    st = Station(make_config(door={"codes": ["1234", GATE_CODE], "relays": {"gate": {"mode": "latch"}}}))
+    st.in_call_with_t2()
+    st.dial("c2", "5678")
+    assert st.relay("gate") == 1
+    assert st.rec.of(DoorOpened) == [DoorOpened("gate", T2, "latch")]
+    st.run(600000)
+    assert st.relay("gate") == 1  # no pulse: it stays until the next toggle
+    st.dial("c2", "5678")
+    assert st.relay("gate") == 0
+    assert st.rec.of(DoorLocked) == [DoorLocked("gate", T2)]
+    assert DoorLocked("gate", T2).to_dict() == {"event": "door_locked", "relay": "gate", "by": T2}
+    assert [e.state for e in st.rec.of(RelayChanged) if e.name == "gate"] == [1, 0]
+    st.dial("c2", "1234")  # the door relay is still a pulse relay
+    st.run(3000)
+    assert st.relay("door") == 0
+
+
+def test_latch_door_relay_toggles_from_the_exit_button_and_mqtt_open():
+    st = Station(make_config(door={"relays": {"door": {"mode": "latch"}}}))
+    assert st.relay() == 0  # off at start
+    st.press("exit")
+    assert st.relay() == 1
+    assert st.app.open_door("door", "mqtt") is True
+    assert st.relay() == 0
+    assert st.rec.of(DoorLocked) == [DoorLocked("door", "mqtt")]
+    st.press("exit")
+    st.app.stop("quit")
+    assert st.relay() == 0  # and off at stop
+
+
+def test_latch_held_on_is_no_forced_open_and_locking_works_while_blocked():
+    st = Station(make_config(door={"relays": {"door": {"mode": "latch"}}, "tamper_block_s": 60,
+                                   "held_open_alarm_s": 0}))
+    st.press("exit")
+    st.run(60000)
+    st.app.handle(InputChanged("door_sensor", 1))  # a minute later, the latch still holds it open
+    assert st.rec.of(Alarm) == []
+    st.app.handle(InputChanged("door_sensor", 0))
+    st.app.handle(InputChanged("tamper", 1))
+    st.press("exit")  # locking again is allowed while blocked
+    assert st.relay() == 0 and len(st.rec.of(DoorLocked)) == 1
+    st.press("exit")  # unlocking is not
+    assert st.relay() == 0 and st.rec.of(Alarm)[-1].alarm == "blocked"
+    st.run(20000)
+    st.app.handle(InputChanged("door_sensor", 1))  # locked for 20 s: forced
+    assert st.rec.of(Alarm)[-1].alarm == "forced_open"
+
+
+# -- LED for an incoming call, chattering buttons --------------------------------------
+
+
+def test_led_rings_while_an_incoming_call_rings_at_the_door():
+    st = Station(make_config(sip={"auto_answer": False}))
+    st.incoming("i1")
+    assert st.led() == "fast_blink"
+    st.app.handle(RegistrationFailed("sip:door@pbx.example", "timeout", 0, 30))
+    assert st.led() == "fast_blink"  # the ringing call owns the LED
+    st.ended("i1", ALICE, "cancelled")
+    assert st.led() == "heartbeat"  # gone unanswered: back to idle (registration failing)
+    st.app.handle(Registered("sip:door@pbx.example", 600, "<sip:door@192.0.2.9>"))
+    st.incoming("i2")
+    st.press()  # the visitor answers
+    assert st.led() == "fast_blink"
+    st.answered("i2", ALICE, outgoing=False)
+    assert st.led() == "slow_blink"
+    st.ended("i2", ALICE, "hangup_remote")
+    assert st.led() == "on"
+
+
+def test_led_incoming_pattern_from_the_board():
+    st = Station(make_config(sip={"auto_answer": False}))
+    st.devices.leds["status"].patterns["incoming"] = [300, 300]
+    st.incoming("i1")
+    assert st.led() == "incoming"
+    st2 = Station()  # auto-answer: straight to the call
+    st2.incoming("i1")
+    assert st2.led() == "on"
+
+
+def test_chattering_button_does_not_ring_again_right_after_nobody_answered():
+    st = Station(make_config(buttons=buttons(ring_timeout_s=10)))
+    st.press()
+    st.run(10000)
+    assert len(st.rec.of(NobodyAnswered)) == 1 and st.app.plan is None
+    calls = len(st.ua.called())
+    st.backend.press("call")  # the contact chatters: the debouncer reports presses
+    st.run(100)
+    st.backend.release("call")
+    st.run(100)
+    st.press()
+    st.run(4700)
+    st.press()
+    assert len(st.ua.called()) == calls and st.app.plan is None
+    assert len([e for e in st.rec.of(ButtonPressed) if e.name == "call"]) >= 1  # still reported
+    assert st.led() == "double_flash"
+    st.run(100)  # 5 s after giving up
+    st.press()
+    assert len(st.ua.called()) == calls + 2 and st.app.plan is not None
+    assert st.led() == "fast_blink"
+
+
+def test_cooldown_is_per_button_and_configurable():
+    st = Station(make_config(buttons={"call": {"targets": [T1], "ring_timeout_s": 10, "cooldown_s": 20},
+                                      "call2": {"targets": [T2]}}))
+    st.press()
+    st.run(10000)
+    st.press("call2")  # another button is not cooling down
+    assert st.ua.called()[-1][1] == T2
+    st.app.hang_up("test")
+    st.ended("c2", T2, "cancelled")
+    st.run(19000)
+    st.press()
+    assert st.ua.called()[-1][1] == T2
+    st.run(1000)
+    st.press()
+    assert st.ua.called()[-1][1] == T1
+
+
+def test_locking_a_latch_does_not_cut_another_relays_grace():
+    st = Station(make_config(door={"pulse_ms": 20000, "relays": {"gate": {"mode": "latch"}}}))
+    st.app.open_door("gate", "mqtt")
+    st.press("exit")  # the door strike: 20 s + 5 s of grace
+    st.app.open_door("gate", "mqtt")  # the gate locks: 5 s of grace only for it
+    st.run(15000)
+    st.app.handle(InputChanged("door_sensor", 1))
+    assert st.rec.of(Alarm) == []

@@ -145,3 +145,49 @@ def test_call_warning_error_stops_loading_a_file():
                                                                                         "warning_s": 60}}))
     e = support.raises(ConfigError, config.load, path)
     assert str(e).startswith(path + ": call.warning_s: 60 s must be smaller"), str(e)
+
+
+def test_codes_may_name_their_relay():
+    c = config.validate({"board": "sim", "door": {"codes": ["1234", {"code": "5678", "relay": "gate"},
+                                                            {"code": "4321"}]}})
+    assert c["door"]["codes"][0] == "1234" and c["door"]["codes"][1]["relay"] == "gate"
+    cases = [
+        ({"codes": [{"code": "12", "relay": "gate"}]}, "door.codes[0].code", ["4 to 16 digits"]),
+        ({"codes": ["1234", {"relay": "gate"}]}, "door.codes[1].code", ["missing"]),
+        ({"codes": [{"code": 1234}]}, "door.codes[0].code", ["a string"]),
+        ({"codes": [{"code": "1234", "relay": "a b"}]}, "door.codes[0].relay", ["relay"]),
+        ({"codes": [{"code": "1234", "relais": "gate"}]}, "door.codes[0].relais", ["unknown key"]),
+        ({"codes": [5]}, "door.codes[0]", ["code string or an object"]),
+        ({"codes": ["1234", {"code": "1234", "relay": "gate"}]}, "door.codes", ["twice"]),
+        ({"relays": {"gate": {"mode": "bistable"}}}, "door.relays.gate.mode", ["one of"]),
+        ({"relays": {"gate": {"pulse_ms": 50}}}, "door.relays.gate.pulse_ms", ["out of range"]),
+    ]
+    for door, key, words in cases:
+        check_error({"board": "sim", "door": door}, key, words)
+
+
+def test_relay_modes_and_button_cooldown_defaults():
+    c = config.validate({"board": "sim", "buttons": {"call": {"targets": ["sip:1@h"]}},
+                         "door": {"relays": {"gate": {"mode": "latch"}, "door": {"pulse_ms": 800}}}})
+    assert c["door"]["relays"]["gate"] == {"mode": "latch", "pulse_ms": None}
+    assert c["door"]["relays"]["door"] == {"mode": "pulse", "pulse_ms": 800}
+    assert config.validate({"board": "sim"})["door"]["relays"] == {}  # old configs: every relay pulses
+    assert c["buttons"]["call"]["cooldown_s"] == 5
+    check_error({"board": "sim", "buttons": {"call": {"targets": ["sip:1@h"], "cooldown_s": -1}}},
+                "buttons.call.cooldown_s", ["out of range"])
+
+
+def test_code_and_relay_names_must_match_the_board():
+    from sipdoor import board
+
+    b, _ = board.load("sim", [support.repo_path("boards")])
+    ok = config.validate({"board": "sim", "door": {"codes": [{"code": "1234", "relay": "door"}],
+                                                   "relays": {"door": {"mode": "latch"}}}})
+    config.check_against_board(ok, b, "c.json")
+    bad = config.validate({"board": "sim", "door": {"codes": ["1111", {"code": "1234", "relay": "gate"}]}})
+    e = support.raises(ConfigError, config.check_against_board, bad, b, "c.json")
+    assert e.key == "door.codes[1].relay" and "no such relay 'gate'" in str(e), str(e)
+    assert str(e).startswith("c.json: door.codes[1].relay: ") and "\n" not in str(e)
+    bad = config.validate({"board": "sim", "door": {"relays": {"gate": {"mode": "latch"}}}})
+    e = support.raises(ConfigError, config.check_against_board, bad, b, "c.json")
+    assert e.key == "door.relays.gate" and "no such relay" in str(e)

@@ -208,6 +208,21 @@ def test_two_codes_for_two_relays():
     assert events == [CodeAccepted("door", 0)]
 
 
+def test_wrong_codes_for_any_relay_count_towards_one_lockout():
+    dc = DoorCodes([("1234", "door"), ("567890", "gate")], attempts=3, lockout_s=10)
+    events, now = keys(dc, "567891", T0)  # near the gate's code
+    assert events == [CodeRejected(1, 2)]
+    events, now = keys(dc, "1235#", now)  # near the door's code
+    assert events == [CodeRejected(2, 1)]
+    events, now = keys(dc, "000000", now)
+    assert events == [CodeLockout(10, 3)]
+    events, now = keys(dc, "567890", now)
+    assert events == []  # the gate's right code is refused too
+    assert dc.handle_timer(ticks_add(now, 10000)) == LockoutEnded()
+    events, now = keys(dc, "567890", ticks_add(now, 10000))
+    assert events == [CodeAccepted("gate", 1)]
+
+
 def test_codes_from_a_dict_have_a_stable_index():
     dc = DoorCodes({"9999": "gate", "1111": "door", "5555": "garage"})
     events, now = keys(dc, "9999", T0)

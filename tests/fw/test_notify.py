@@ -6,7 +6,8 @@ import json
 
 import support
 from sipdoor import notify
-from sipdoor.app import Alarm, BellInCall, CallEndingSoon, CallRefused, DoorChanged, DoorOpened, NobodyAnswered
+from sipdoor.app import (Alarm, AlarmCleared, BellInCall, CallEndingSoon, CallRefused, DoorChanged, DoorLocked,
+                         DoorOpened, NobodyAnswered)
 from sipdoor.clock import TICKS_MAX
 from sipdoor.config import validate
 from sipdoor.doorcode import CodeAccepted, CodeLockout, CodeRejected, LockoutEnded
@@ -18,6 +19,8 @@ from sipdoor.sip.events import (CallAnswered, CallEnded, CallRinging, DtmfReceiv
 T1 = "sip:101@pbx.example"
 PHONE = "sip:alice@pbx.example"
 NOWHERE = "sip:nobody@unreachable.example"
+MALLORY = "sip:mallory@evil.example"
+EVE = "sip:eve@evil.example"
 
 
 class FakeLog:
@@ -128,8 +131,10 @@ FORWARDED = [
     NobodyAnswered("call", "no_answer"),
     CallRefused(PHONE, 403, "not in sip.allow"),
     DoorOpened("door", T1),
+    DoorLocked("gate", T1),
     DoorChanged("opened"),
     Alarm("forced_open", "door_sensor"),
+    AlarmCleared("tamper", "tamper"),
     CodeRejected(1, 4),
     CodeAccepted("door", 0),
     CodeLockout(60, 5),
@@ -234,7 +239,9 @@ def test_sip_message_only_for_the_kinds_worth_a_text():
         "Nobody answered the door (button call)",
         "Call from sip:alice@pbx.example refused (not in sip.allow)",
         "Door opened by sip:101@pbx.example (relay door)",
+        "Door locked by sip:101@pbx.example (relay gate)",
         "Door alarm: forced_open door_sensor",
+        "Door alarm over: tamper",
         "Wrong door code (attempt 1, 4 left)",
         "Door codes locked for 60 s after 5 wrong attempts",
     ], texts
@@ -323,10 +330,12 @@ def test_mqtt_commands_only_when_enabled_and_never_retained():
 def test_mqtt_discovery_offers_buttons_only_with_commands():
     b, _, _ = make_bridge(commands=False)
     names = sorted(t.split("/")[-2] for t, _ in b.discovery())
-    assert names == ["door", "registration", "ring"]
+    assert names == ["door", "held_open", "registration", "ring", "tamper"]
     b, _, _ = make_bridge(commands=True)
     found = dict((t.split("/")[-2], json.loads(c)) for t, c in b.discovery())
-    assert sorted(found) == ["door", "hangup", "open", "registration", "ring"]
+    assert sorted(found) == ["door", "hangup", "held_open", "open", "registration", "ring", "tamper"]
+    assert found["tamper"]["state_topic"] == "sipdoor/front/alarm/tamper"
+    assert found["tamper"]["device_class"] == "tamper"
     assert found["open"]["command_topic"] == "sipdoor/front/command/open"
     assert found["ring"]["availability_topic"] == "sipdoor/front/availability"
     assert found["door"]["unique_id"] == "sipdoor_front_door"
@@ -338,7 +347,7 @@ def test_mqtt_connect_announces_online_and_registration():
     p = b.client.published
     assert p[0] == ("sipdoor/front/availability", "online", 1, True)
     assert p[1] == ("sipdoor/front/registration", "unregistered", 1, True)
-    assert len(p) == 2 + 3  # the discovery configs, retained
+    assert len(p) == 2 + 5  # the discovery configs, retained
     assert all(x[3] for x in p)
     b.close()
     assert b.client.published[-1] == ("sipdoor/front/availability", "offline", 1, True)
@@ -348,3 +357,61 @@ def test_notify_module_names_its_kinds():
     assert "dtmf" not in notify.FORWARD
     for kind in MESSAGE_KINDS:
         assert kind in notify.FORWARD
+
+
+def test_mqtt_lasting_alarms_are_retained_on_off_topics():
+    b, _, _ = make_bridge()
+    n, _, _, _, _ = make()
+    for ev in (Alarm("tamper", "tamper"), Alarm("forced_open", "door_sensor"), Alarm("held_open", "60 s"),
+               AlarmCleared("held_open", "door_sensor"), AlarmCleared("tamper", "tamper")):
+        b.event(n.record(ev))
+    others = [x for x in b.client.published if x[0] != "sipdoor/front/event"]
+    assert others == [
+        ("sipdoor/front/alarm/tamper", "on", 1, True),
+        ("sipdoor/front/alarm/held_open", "on", 1, True),
+        ("sipdoor/front/alarm/held_open", "off", 1, True),
+        ("sipdoor/front/alarm/tamper", "off", 1, True),
+    ], others
+
+
+def test_texts_for_latch_relays_and_cleared_alarms():
+    n, ua, _, _, _ = make({"message_uris": [PHONE]})
+    n(DoorOpened("gate", T1, "latch"))
+    n(DoorLocked("gate", "exit_button"))
+    n(AlarmCleared("tamper", "tamper"))
+    assert [t for _, t in ua.sent] == [
+        "Door unlocked by sip:101@pbx.example (relay gate, until locked again)",
+        "Door locked by exit_button (relay gate)",
+        "Door alarm over: tamper",
+    ]
+
+
+def test_call_refused_texts_at_most_once_per_caller_per_minute():
+    n, ua, _, clock, sinks = make({"message_uris": [PHONE]})
+    for _ in range(5):
+        n(CallRefused(MALLORY, 403, "not in sip.allow"))
+        clock.advance(1000)
+    n(CallRefused(EVE, 403, "not in sip.allow"))  # another caller: its own minute
+    assert [t for _, t in ua.sent] == [
+        "Call from %s refused (not in sip.allow)" % MALLORY,
+        "Call from %s refused (not in sip.allow)" % EVE,
+    ]
+    assert len(sinks[0].got) == 6  # the log, webhooks and MQTT still get every refusal
+    clock.advance(55000)  # 60 s after the first text
+    n(CallRefused(MALLORY, 403, "not in sip.allow"))
+    assert ua.sent[-1][1] == "Call from %s refused (not in sip.allow); 4 more from this caller not texted" % MALLORY
+    n(CallRefused(MALLORY, 403, "not in sip.allow"))
+    assert len(ua.sent) == 3
+    assert "unreported" not in sinks[0].got[-1]
+
+
+def test_call_refused_from_many_callers_at_once_is_bounded():
+    n, ua, _, clock, _ = make({"message_uris": [PHONE]})
+    for i in range(50):
+        n(CallRefused("sip:bot%d@evil.example" % i, 403, "not in sip.allow"))
+    assert len(ua.sent) == notify.REFUSED_CALLERS
+    assert len(n._refused) == notify.REFUSED_CALLERS  # the table never grows past its bound
+    clock.advance(notify.REFUSED_EVERY_MS)
+    n(CallRefused("sip:bot49@evil.example", 403, "not in sip.allow"))
+    assert len(ua.sent) == notify.REFUSED_CALLERS + 1
+    assert len(n._refused) == 1  # expired callers were let go
