@@ -1,5 +1,6 @@
-"""Events to the home against real peers: a mosquitto broker and an HTTP
-receiver on 127.0.0.1, with the station as a real process."""
+"""Events to the home against real peers: a mosquitto broker, an HTTP
+receiver, baresip (SIP MESSAGE) and Kamailio on 127.0.0.1, with the station
+as a real process."""
 
 import json
 import os
@@ -14,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from conftest import venv_tool
+import peers
 import stationproc
 from stationproc import Station, write_config
 
@@ -255,3 +257,59 @@ def test_micropython_station_publishes_to_mqtt(broker, tmp_path, monkeypatch):
     finally:
         st.kill()
         sub.close()
+
+
+# -- SIP MESSAGE to a real phone ----------------------------------------------------
+
+
+class TextingBaresip(peers.Baresip):
+    """baresip that prints the SIP MESSAGEs it receives: baresip 1.0 shows
+    them only through a UI module (ui_output), so this one loads stdio.so
+    with a stdin pipe kept open (on /dev/null it would read EOF); each
+    message is a log line `<from>: "<text>"`."""
+
+    def _start(self, timeout=10.0):
+        with open(os.path.join(self.dir, "config"), "a") as f:
+            f.write("module stdio.so\n")
+        super()._start(timeout)
+
+    def _spawn(self, argv, stdin=None, env=None, stdout_pipe=False):
+        return super()._spawn(argv, stdin=subprocess.PIPE, env=env, stdout_pipe=stdout_pipe)
+
+
+def test_sip_message_notifications_reach_a_phone_peer_to_peer(stack, tmp_path):
+    phone = stack(TextingBaresip("flat"))
+    cfg = write_config(tmp_path, buttons={}, events={"message_uris": [phone.uri]})
+    st = stack(Station("cpython", cfg))
+    ready = st.wait_for(lambda e: e["event"] == "ready", 20)
+    st.send("tap exit")
+    st.wait_for(lambda e: e["event"] == "door_opened" and e["by"] == "exit_button")
+    sent = st.wait_for(lambda e: e["event"] == "message_sent", 10)
+    assert sent["target"] == phone.uri and sent["status"] == 200, sent
+    # the phone got it from the station's own URI, with the door_opened text
+    phone.wait_log(': "Door opened by exit_button (relay door)"', 10)
+    line = [l for l in phone.log().splitlines() if "Door opened by" in l]
+    assert len(line) == 1 and line[0].startswith("sip:door@127.0.0.1"), (line, ready)
+    _stop(st)
+
+
+def test_sip_message_notifications_go_through_the_registrar(stack, tmp_path):
+    """With an account, the MESSAGE to the resident's extension goes via
+    Kamailio, which asks for credentials (407); the phone is reached at the
+    contact it registered."""
+    pw = "door-secret-7"
+    kam = stack(peers.Kamailio(users={"door": pw, "101": "pw101"}))
+    phone = stack(TextingBaresip("flat", user="101", password="pw101", registrar=kam))
+    phone.wait_event("REGISTER_OK", 10)
+    sip = {"listen": "127.0.0.1:%d" % peers.free_udp_port(), "allow": [], "keepalive_s": 5, "t1_ms": 100,
+           "account": {"user": "door", "password": pw, "domain": "127.0.0.1",
+                       "registrar": "sip:127.0.0.1:%d" % kam.port, "expires": 60}}
+    cfg = write_config(tmp_path, sip=sip, buttons={}, events={"message_uris": [kam.user_uri("101")]})
+    st = stack(Station("cpython", cfg))
+    st.wait_for(lambda e: e["event"] == "registered", 15)
+    st.send("tap exit")
+    sent = st.wait_for(lambda e: e["event"] == "message_sent", 10)
+    assert sent["status"] == 200, sent
+    kam.wait_log("MESSAGE challenge door")  # the proxy asked us for credentials, and we gave them
+    phone.wait_log(': "Door opened by exit_button (relay door)"', 10)
+    _stop(st)

@@ -288,6 +288,20 @@ def test_client_rejected_credentials_fail():
     assert fields(c.authorize("REGISTER", "sip:pbx.example")[0][1])["nc"] == "00000001"
 
 
+def test_client_retries_once_when_a_restarted_server_forgot_its_nonce():
+    c = DigestClient("door", "secret", FakeRandom())
+    c.handle_challenge([CH1])
+    c.authorize("REGISTER", "sip:pbx.example")  # accepted
+    c.authorize("REGISTER", "sip:pbx.example")  # the refresh reuses n1: the PBX restarted meanwhile
+    ch = c.handle_challenge([CH2])  # a new nonce, no stale flag: not a rejection yet
+    assert ch.nonce == "n2"
+    f = fields(c.authorize("REGISTER", "sip:pbx.example")[0][1])
+    assert f["nonce"] == '"n2"' and f["nc"] == "00000001"
+    # Refused again with yet another nonce after one try: the password is wrong.
+    e = raises(DigestError, c.handle_challenge, [CH1.replace('"n1"', '"n3"')])
+    assert "rejected" in e.reason
+
+
 def test_client_challenge_without_sending_is_not_a_failure():
     c = DigestClient("door", "secret", FakeRandom())
     c.handle_challenge([CH1])

@@ -266,6 +266,7 @@ class _State:
         self.nc = 0
         self.ha1 = None
         self.used = False  # credentials sent since this challenge arrived
+        self.uses = 0  # requests authorized with this nonce (more than one: it was accepted before)
 
 
 class DigestClient:
@@ -302,12 +303,17 @@ class DigestClient:
         old = self._states.get(kind)
         if answered is None:
             answered = old is not None and old.used
-        if old is not None and answered and not ch.stale and old.ch.realm == ch.realm:
+        # A nonce we reused draws a different one without stale=true when the
+        # server forgot it (a PBX restart: Kamailio and Asterisk both do
+        # this): one retry with the new nonce, which a wrong password fails.
+        forgotten = old is not None and old.uses > 1 and old.ch.nonce != ch.nonce
+        if old is not None and answered and not ch.stale and old.ch.realm == ch.realm and not forgotten:
             del self._states[kind]
             raise DigestError("Credentials rejected for realm %s" % ch.realm)
         if old is not None and old.ch.nonce == ch.nonce and old.ch.algorithm == ch.algorithm:
             old.ch = ch  # same nonce (e.g. a new opaque): keep counting
             old.used = False
+            old.uses = 0
         else:
             self._states[kind] = _State(ch, make_cnonce(self.rng) if ch.qop else None)
         return ch
@@ -342,6 +348,7 @@ class DigestClient:
                 st.ha1 = session_key(ch.hash, self.username, ch.realm, self.password,
                                      ch.algorithm.endswith("-sess"), ch.nonce, st.cnonce)
             st.used = True
+            st.uses += 1
             out.append((kind, credentials(ch, self.username, self.password, method, uri,
                                           st.nc, st.cnonce, st.ha1)))
         return out
