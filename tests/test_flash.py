@@ -43,20 +43,30 @@ def config(tmp_path):
     return str(path)
 
 
+# board, chip, image offset, --frozen needed (no PSRAM)
 ESP_BOARDS = [
-    ("esp32-devkitc-i2s", "esp32", "0x1000"),
-    ("esp32-es8311", "esp32", "0x1000"),
-    ("m5stack-atom-echo", "esp32", "0x1000"),
-    ("esp32s3-n16r8-i2s", "esp32s3", "0x0"),
+    ("esp32-devkitc-i2s", "esp32", "0x1000", False),
+    ("esp32-es8311", "esp32", "0x1000", False),
+    ("m5stack-atom-echo", "esp32", "0x1000", True),
+    ("esp32s3-n16r8-i2s", "esp32s3", "0x0", False),
 ]
+NO_PSRAM = [b for b, _, _, frozen in ESP_BOARDS if frozen]
 
 
-@pytest.mark.parametrize("board,chip,offset", ESP_BOARDS)
-def test_esp32_dry_run_transcript(tmp_path, config, board, chip, offset):
+def test_esp_boards_lists_every_esp32_board():
+    names = sorted(n[:-5] for n in os.listdir(os.path.join(ROOT, "boards")) if n.endswith(".json"))
+    boards = {n: json.load(open(os.path.join(ROOT, "boards", n + ".json"))) for n in names}
+    esp = {n: b for n, b in boards.items() if b["platform"] == "esp32"}
+    assert sorted(esp) == sorted(b for b, _, _, _ in ESP_BOARDS)
+    assert sorted(NO_PSRAM) == sorted(n for n, b in esp.items() if b.get("psram", "none") == "none")
+
+
+@pytest.mark.parametrize("board,chip,offset,frozen", ESP_BOARDS)
+def test_esp32_dry_run_transcript(tmp_path, config, board, chip, offset, frozen):
     image = tmp_path / "mp.bin"
     image.write_bytes(b"\0")
     proc = flash("esp32", "--board", board, "--port", "/dev/ttyFAKE0", "--config", config,
-                 "--firmware", str(image), "--erase", "--dry-run")
+                 "--firmware", str(image), "--erase", "--dry-run", *(["--frozen"] if frozen else []))
     assert proc.returncode == 0, proc.stderr
     cmds = commands(proc.stdout)
     # esptool: the right chip and offset, erase before write
@@ -68,12 +78,19 @@ def test_esp32_dry_run_transcript(tmp_path, config, board, chip, offset):
     # the chip is checked before anything is written
     assert cmds.index(one(cmds, "esptool", "chip_id")) < cmds.index(erase)
     one(cmds, "pip install", "tools/flash/requirements.txt")
-    one(cmds, "tools/mpy.py", "build/esp32-" + board)
     # mpremote: old main.py out first, then the tree, the board, config; main.py last
     one(cmds, "mpremote connect /dev/ttyFAKE0 exec", "os.remove('main.py')", "+ reset")
     cp = one(cmds, "mpremote connect /dev/ttyFAKE0 cp -r")
-    assert "/sipdoor" in cp and "/boards" in cp and "config.json" in cp and "boot.py" in cp
+    assert "/boards" in cp and "config.json" in cp and "boot.py" in cp
     assert cp.endswith("main.py :main.py")
+    if frozen:  # the package is in the image: nothing compiled, nothing of it copied
+        assert "/sipdoor" not in cp
+        assert not [c for c in cmds if "tools/mpy.py" in c]
+    else:
+        one(cmds, "tools/mpy.py", "build/esp32-" + board)
+        assert "/sipdoor" in cp
+        ram = one(cmds, "mpremote connect /dev/ttyFAKE0 exec", "esp32.idf_heap_info")
+        assert cmds.index(ram) < cmds.index(cp)  # PSRAM is checked before the copy
     one(cmds, "cp", "boards/%s.json" % board)
     argv = one(cmds, "printf", "argv.json")
     assert '"--board", "%s"' % board in argv
@@ -82,17 +99,96 @@ def test_esp32_dry_run_transcript(tmp_path, config, board, chip, offset):
     assert "\u2713" in proc.stdout and "[8/8]" in proc.stdout
 
 
-def test_esp32_pinned_image_is_downloaded(config):
-    proc = flash("esp32", "--board", "esp32s3-n16r8-i2s", "--port", "/dev/ttyFAKE0", "--config", config,
+@pytest.mark.parametrize("board,page,offset", [
+    ("esp32s3-n16r8-i2s", "ESP32_GENERIC_S3", "0x0"),
+    ("esp32-devkitc-i2s", "ESP32_GENERIC", "0x1000"),  # the WROVER DevKitC: SPIRAM image at 0x1000
+])
+def test_esp32_pinned_image_is_downloaded(config, board, page, offset):
+    proc = flash("esp32", "--board", board, "--port", "/dev/ttyFAKE0", "--config", config,
                  "--dry-run")
     assert proc.returncode == 0, proc.stderr
     cmds = commands(proc.stdout)
-    board = json.load(open(os.path.join(ROOT, "boards", "esp32s3-n16r8-i2s.json")))
-    mp = board["micropython"]
+    mp = json.load(open(os.path.join(ROOT, "boards", board + ".json")))["micropython"]
+    assert "SPIRAM" in mp["image"]
     name = "%s-v%s.bin" % (mp["image"], mp["version"])
-    one(cmds, "curl", "micropython.org/download/%s/" % mp["image"])
-    assert one(cmds, "write_flash").endswith("-z 0x0 build/micropython/" + name)
+    # a variant is listed on its board's download page; the file name has the variant
+    get = one(cmds, "curl", "micropython.org/download/%s/" % page)
+    assert "resources/firmware/%s-[0-9]*-v%s" % (mp["image"], mp["version"]) in get
+    assert one(cmds, "write_flash").endswith("-z %s build/micropython/%s" % (offset, name))
     assert not [c for c in cmds if "erase_flash" in c]
+
+
+NO_PSRAM_LINE = ("flash.sh: board m5stack-atom-echo has no PSRAM: the station as .mpy needs ~250 KB of heap and "
+                 "this board has ~110 KB; build MicroPython with sipdoor frozen in (tools/freeze/README.md) "
+                 "and pass --firmware FILE --frozen")
+
+
+@pytest.mark.parametrize("board", NO_PSRAM)
+def test_no_psram_board_refused_without_frozen(tmp_path, config, board):
+    image = tmp_path / "mp.bin"
+    image.write_bytes(b"\0")
+    for extra in ([], ["--firmware", str(image)], ["--no-image"]):
+        proc = flash("esp32", "--board", board, "--port", "/dev/ttyFAKE0", "--config", config, "--dry-run", *extra)
+        assert error_line(proc) == NO_PSRAM_LINE.replace("m5stack-atom-echo", board)
+        assert not commands(proc.stdout)  # not even the host tools
+        assert "[2/" not in proc.stdout
+    # and for real: a port that exists, a venv that logs every call: nothing runs
+    venv, log = fake_venv(tmp_path, "Detecting chip type... ESP32")
+    port = tmp_path / "ttyUSB0"
+    port.write_text("")
+    proc = flash("esp32", "--board", board, "--port", str(port), "--config", config, "--firmware", str(image),
+                 env={"SIPDOOR_VENV": str(venv)})
+    assert error_line(proc) == NO_PSRAM_LINE.replace("m5stack-atom-echo", board)
+    assert not log.exists()
+
+
+def test_esp32_frozen_transcript(tmp_path, config):
+    image = tmp_path / "frozen.bin"
+    image.write_bytes(b"\0")
+    proc = flash("esp32", "--board", "m5stack-atom-echo", "--port", "/dev/ttyFAKE0", "--config", config,
+                 "--firmware", str(image), "--frozen", "--wifi", config, "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    cmds = commands(proc.stdout)
+    write = one(cmds, "esptool", "write_flash")
+    assert write.endswith("-z 0x1000 %s" % image)
+    assert not [c for c in cmds if "tools/mpy.py" in c or "curl" in c]
+    assert not [c for c in cmds if "idf_heap_info" in c]  # frozen: the PSRAM check does not apply
+    assert "--frozen" in proc.stdout and "[8/8]" in proc.stdout
+    one(cmds, "cp firmware/main.py", "build/esp32-m5stack-atom-echo/main.py")
+    one(cmds, "cp", "boards/m5stack-atom-echo.json")
+    # the old main.py and a stale sipdoor/ (it would shadow the frozen package) go first
+    clean = one(cmds, "mpremote connect /dev/ttyFAKE0 exec", "os.remove('main.py')", "r('sipdoor')", "+ reset")
+    check = one(cmds, "mpremote connect /dev/ttyFAKE0 exec", "import sipdoor.station")
+    copies = [c for c in cmds if " cp " in c and "mpremote" in c]
+    assert len(copies) == 1
+    cp = copies[0]
+    assert cmds.index(write) < cmds.index(clean) < cmds.index(check) < cmds.index(cp)
+    assert "sipdoor" not in cp.replace("build/esp32-m5stack-atom-echo", "")
+    for name in ("/boards", "boot.py", "config.json", "argv.json", "wifi.json"):
+        assert name in cp, name
+    assert cp.endswith("main.py :main.py")
+    one(cmds, "follow.py --serial /dev/ttyFAKE0 --reset")
+
+
+def test_esp32_frozen_options(tmp_path, config):
+    base = ("esp32", "--board", "m5stack-atom-echo", "--port", "/dev/ttyFAKE0", "--config", config, "--dry-run")
+    line = error_line(flash(*base, "--frozen"), code=2)
+    assert "--frozen needs --firmware FILE" in line and "--no-image" in line
+    # --no-image: the board already runs a frozen image; copy files only
+    proc = flash(*base, "--frozen", "--no-image")
+    assert proc.returncode == 0, proc.stderr
+    cmds = commands(proc.stdout)
+    assert not [c for c in cmds if "write_flash" in c or "curl" in c or "tools/mpy.py" in c]
+    one(cmds, "exec", "import sipdoor.station")
+    # a board with PSRAM may run a frozen image too
+    image = tmp_path / "frozen.bin"
+    image.write_bytes(b"\0")
+    proc = flash("esp32", "--board", "esp32s3-n16r8-i2s", "--port", "/dev/ttyFAKE0", "--config", config,
+                 "--firmware", str(image), "--frozen", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert one(commands(proc.stdout), "write_flash").endswith("-z 0x0 %s" % image)
+    assert "for ./flash.sh esp32" in error_line(flash("pi", "--root", str(tmp_path / "r"), "--frozen",
+                                                      "--dry-run"), code=2)
 
 
 def test_esp32_no_image_copies_only(config):
@@ -173,13 +269,15 @@ def test_one_line_errors(tmp_path, config):
     assert "cannot reach pi@door.local over ssh" in error_line(flash("pi", "--host", "pi@door.local", env=env))
 
 
-def fake_venv(tmp_path, chip_line):
-    """A venv whose python logs its arguments and plays esptool's chip_id."""
+def fake_venv(tmp_path, chip_line, cases=""):
+    """A venv whose python logs its arguments and plays esptool's chip_id
+    (and whatever `cases`, shell case branches on "$*", adds)."""
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     log = tmp_path / "calls.log"
     py = venv / "bin" / "python"
-    py.write_text("#!/bin/sh\necho \"$*\" >> %s\ncase \"$*\" in *chip_id*) echo '%s';; esac\n" % (log, chip_line))
+    py.write_text("#!/bin/sh\necho \"$*\" >> %s\ncase \"$*\" in *chip_id*) echo '%s';; %s esac\n"
+                  % (log, chip_line, cases))
     py.chmod(py.stat().st_mode | stat.S_IEXEC)
     want = hashlib.sha256(open(os.path.join(ROOT, "tools", "flash", "requirements.txt"), "rb").read()).hexdigest()
     (venv / ".installed-flash").write_text(want + "\n")
@@ -196,6 +294,46 @@ def test_wrong_chip_writes_nothing(tmp_path, config):
     assert "wrong chip" in line and "esp32s3" in line and "nothing was written" in line
     calls = log.read_text().splitlines()
     assert len(calls) == 1 and "chip_id" in calls[0]
+
+
+@pytest.mark.parametrize("largest,ok", [(4063232, True), (2031616, True), (113152, False)])
+def test_psram_is_checked_before_the_copy(tmp_path, config, largest, ok):
+    # a WROVER board file on a WROOM board (or an image without SPIRAM): no PSRAM region
+    venv, log = fake_venv(tmp_path, "Detecting chip type... ESP32",
+                          "*idf_heap_info*) printf 'ram %d\\r\\n';;" % largest)
+    port = tmp_path / "ttyUSB0"
+    port.write_text("")
+    proc = flash("esp32", "--board", "esp32-devkitc-i2s", "--port", str(port), "--config", config,
+                 "--no-image", "--no-follow", env={"SIPDOOR_VENV": str(venv)})
+    calls = log.read_text()
+    assert "idf_heap_info" in calls
+    if ok:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "PSRAM: %d KB" % (largest // 1024) in proc.stdout
+        assert "/sipdoor" in [c for c in calls.splitlines() if " cp " in c][0]
+    else:
+        line = error_line(proc)
+        assert "sees no PSRAM (largest RAM region 110 KB)" in line and "~250 KB" in line and "--frozen" in line
+        assert " cp " not in calls
+
+
+def test_frozen_image_is_checked_on_the_board(tmp_path, config):
+    venv, log = fake_venv(tmp_path, "Detecting chip type... ESP32",
+                          "*'import sipdoor.station'*|*import\\ sipdoor.station*) exit 1;;")
+    port = tmp_path / "ttyUSB0"
+    port.write_text("")
+    proc = flash("esp32", "--board", "m5stack-atom-echo", "--port", str(port), "--config", config,
+                 "--no-image", "--frozen", "--no-follow", env={"SIPDOOR_VENV": str(venv)})
+    assert "has no sipdoor frozen in" in error_line(proc)
+    calls = log.read_text()
+    assert "import sipdoor.station" in calls and " cp " not in calls
+    # an image that has it: the files go over, the package does not
+    venv2, log2 = fake_venv(tmp_path / "ok", "Detecting chip type... ESP32")
+    proc = flash("esp32", "--board", "m5stack-atom-echo", "--port", str(port), "--config", config,
+                 "--no-image", "--frozen", "--no-follow", env={"SIPDOOR_VENV": str(venv2)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    cp = [c for c in log2.read_text().splitlines() if "mpremote" in c and " cp " in c]
+    assert len(cp) == 1 and "/sipdoor" not in cp[0] and cp[0].endswith(":main.py")
 
 
 def free_port():
@@ -316,3 +454,36 @@ def test_esp32_boot_py_sets_argv_under_micropython(tmp_path):
                           text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "['--config', 'config.json', '--board', 'x']"
+
+
+def test_freeze_manifest_names_the_package():
+    """tools/freeze/manifest.py, run with stand-ins for MicroPython's manifest
+    functions: it includes the port's manifest and freezes firmware/sipdoor.
+    (The image build itself needs ESP-IDF and the MicroPython source.)"""
+    here = os.path.join(ROOT, "tools", "freeze")
+    path = os.path.join(here, "manifest.py")
+    calls = []
+
+    def record(name):
+        return lambda *args, **kwargs: calls.append((name, args, kwargs))
+
+    names = {n: record(n) for n in ("include", "package", "module", "freeze", "require", "metadata")}
+    exec(compile(open(path).read(), path, "exec"), dict(names))
+    assert ("include", ("$(PORT_DIR)/boards/manifest.py",), {}) in calls
+    packages = [c for c in calls if c[0] == "package"]
+    assert len(packages) == 1
+    _, args, kwargs = packages[0]
+    assert args == ("sipdoor",)
+    base = os.path.normpath(os.path.join(here, kwargs["base_path"]))
+    assert base == os.path.join(ROOT, "firmware")
+    assert os.path.isfile(os.path.join(base, "sipdoor", "__init__.py"))
+    # package() freezes .py files only: the package must need nothing else
+    for dirpath, dirnames, filenames in os.walk(os.path.join(base, "sipdoor")):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        assert "__init__.py" in filenames, dirpath
+        assert all(f.endswith(".py") for f in filenames), (dirpath, filenames)
+    # nothing else is frozen: main.py stays a file on the board
+    assert {c[0] for c in calls} == {"include", "package"}
+    readme = open(os.path.join(here, "README.md")).read()
+    assert "FROZEN_MANIFEST=/path/to/sipdoor/tools/freeze/manifest.py" in readme
+    assert "--frozen" in readme

@@ -46,6 +46,7 @@ def main(argv):
         "board_version": mp.get("version", ""),
         "board_mip": " ".join(mp.get("mip", [])),
         "board_watchdog": str(b["watchdog_s"]),
+        "board_psram": b["psram"],
     }
     for key in sorted(out):
         print("%s=%s" % (key, shlex.quote(out[key])))
