@@ -150,16 +150,114 @@ def test_reset_and_sizes():
     support.raises(ValueError, dec.process_into, bytes(1920), bytearray(100))
 
 
-def test_fast_and_plain_agree():
-    if resample.IMPL != "fast":
-        return  # MicroPython: only "plain"
+def _pcm(values):
+    out = bytearray(2 * len(values))
+    for i in range(len(values)):
+        mediautil.put_sample(out, i, values[i])
+    return out
+
+
+def _worst_case(taps, n, gap):
+    # full scale with the signs of taps, alternately +/-, each copy followed by
+    # `gap` zeros: where a copy fills a window the sum is 32768 * sum(|taps|),
+    # far past 16 bits (the interpolator's phase 3: sum |g| = 35228)
+    pos = [32767 if t > 0 else (-32768 if t < 0 else 0) for t in taps] + [0] * gap
+    neg = [-v - 1 if v else 0 for v in pos]  # 32767 <-> -32768
+    out = []
+    while len(out) < n:
+        out += pos + neg
+    return _pcm(out[:n])
+
+
+def _direct_interpolate(x, g, n):
+    # y[6m + p] = sum g[p][k] x[m + k - 24], x zero before the start
+    m, p = divmod(n, RATIO)
+    acc = 8192
+    gp = g[p]
+    for k in range(len(gp)):
+        i = m + k - (len(gp) - 1)
+        if 0 <= i < len(x):
+            acc += gp[k] * x[i]
+    return max(-32768, min(32767, acc >> 14))
+
+
+def _inputs48(frames):
     rng = mediautil.Rng(3)
-    pcm = bytearray(1920 * 2)
-    for i in range(960 * 2):
-        mediautil.put_sample(pcm, i, rng.randint(-32768, 32767))
-    assert _decimate(pcm, Decimator(impl="plain")) == _decimate(pcm, Decimator(impl="fast"))
-    pcm8 = pcm[:640]
-    assert _interpolate(pcm8, Interpolator(impl="plain")) == _interpolate(pcm8, Interpolator(impl="fast"))
+    loud = bytearray(1920 * frames)
+    for i in range(960 * frames):
+        mediautil.put_sample(loud, i, rng.randint(-32768, 32767))
+    return [loud, _tone48(frames, 1000, -1), _worst_case(resample.decimator_coefs(), 960 * frames, 5)]
+
+
+def _inputs8(frames):
+    rng = mediautil.Rng(5)
+    loud = bytearray(320 * frames)
+    for i in range(160 * frames):
+        mediautil.put_sample(loud, i, rng.randint(-32768, 32767))
+    return [loud, mediautil.sines(160 * frames, [1000, 3100], -7), _worst_case(resample.interpolator_coefs()[3], 160 * frames, 0)]
+
+
+def test_worst_case_input_clamps_as_the_direct_formula_says():
+    # the crafted full-scale input of the module docstring, both directions,
+    # every implementation this runtime has, across frame boundaries
+    frames = 2
+    pcm48 = _worst_case(resample.decimator_coefs(), 960 * frames, 5)
+    x48 = mediautil.samples(pcm48)
+    h = resample.decimator_coefs()
+    pcm8 = _worst_case(resample.interpolator_coefs()[3], 160 * frames, 0)
+    x8 = mediautil.samples(pcm8)
+    g = resample.interpolator_coefs()
+    for impl in resample.available():
+        down = _decimate(pcm48, Decimator(impl=impl))
+        want = [_direct_decimate(x48, h, k) for k in range(160 * frames)]
+        assert mediautil.samples(down) == want, impl
+        assert 32767 in want and -32768 in want  # it did clamp, both ways
+        up = _interpolate(pcm8, Interpolator(impl=impl))
+        got = mediautil.samples(up)
+        for n in range(0, 960 * frames, 7 if impl == "plain" else 1):
+            assert got[n] == _direct_interpolate(x8, g, n), (impl, n)
+        assert 32767 in got and -32768 in got
+
+
+def test_implementations_agree():
+    impls = resample.available()
+    if len(impls) == 1:
+        return  # MicroPython: only "plain" (checked against the direct formulas above)
+    frames = 6
+    for pcm in _inputs48(frames):
+        want = _decimate(pcm, Decimator(impl="plain"))
+        for impl in impls[1:]:
+            assert _decimate(pcm, Decimator(impl=impl)) == want, impl
+    for pcm in _inputs8(frames):
+        want = _interpolate(pcm, Interpolator(impl="plain"))
+        for impl in impls[1:]:
+            assert _interpolate(pcm, Interpolator(impl=impl)) == want, impl
+
+
+def test_frame_size_does_not_change_the_output():
+    # shorter frames than the history (20 out = 120 in < 144; 8 in < 24):
+    # the state carry-over must still give the one continuous signal
+    pcm48 = _inputs48(2)[0]
+    pcm8 = _inputs8(2)[2]
+    for impl in resample.available():
+        want = _decimate(pcm48, Decimator(impl=impl))
+        dec = Decimator(20, impl=impl)
+        got = bytearray(len(want))
+        for f in range(len(pcm48) // 240):
+            assert dec.process_into(pcm48[240 * f:240 * (f + 1)], memoryview(got)[40 * f:40 * (f + 1)]) == 40
+        assert got == want, impl
+        want = _interpolate(pcm8, Interpolator(impl=impl))
+        itp = Interpolator(8, impl=impl)
+        got = bytearray(len(want))
+        for f in range(len(pcm8) // 16):
+            assert itp.process_into(pcm8[16 * f:16 * (f + 1)], memoryview(got)[96 * f:96 * (f + 1)]) == 96
+        assert got == want, impl
+
+
+def test_unknown_impl_is_refused():
+    support.raises(ValueError, Decimator, 160, "no-such-impl")
+    support.raises(ValueError, Interpolator, 160, "no-such-impl")
+    assert resample.IMPL in resample.available()
 
 
 def test_no_allocation_per_frame():
