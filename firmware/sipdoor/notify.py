@@ -385,7 +385,10 @@ class MqttBridge:
         c = self.client
         kind = record["event"]
         c.publish(self.base + "/event", json.dumps(record), 1, False)
-        if kind == "button":
+        if kind == "button" and c.connected:
+            # Live only: a ring queued through an outage would sound the
+            # doorbell in Home Assistant long after the visitor left (the
+            # event record above still catches up).
             c.publish(self.base + "/ring", json.dumps({"event_type": "ring", "button": record.get("name")}), 0, False)
         elif kind == "door":
             c.publish(self.base + "/door/state", "open" if record.get("state") == "opened" else "closed", 1, True)

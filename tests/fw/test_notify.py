@@ -283,6 +283,14 @@ def make_bridge(commands=False, user="door"):
     return bridge, app, log
 
 
+def test_a_ring_during_an_mqtt_outage_is_not_replayed_later():
+    b, _, _ = make_bridge()
+    n, _, _, _, _ = make()
+    b.client.connected = False
+    b.event(n.record(ButtonPressed("call")))
+    assert b.client.topics() == ["sipdoor/front/event"]  # the record queues, the doorbell does not
+
+
 def test_mqtt_topics_per_event_kind():
     b, _, _ = make_bridge()
     n, _, _, _, _ = make()
