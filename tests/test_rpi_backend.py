@@ -124,3 +124,56 @@ def test_backends_import_lazily():
             "print('ok')")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_the_station_on_a_pi_feeds_systemd_from_its_loop_and_stops_when_it_stalls(tmp_path):
+    """The whole station with the rpi backend (gpiozero's MockFactory pins,
+    WAV audio) as systemd runs it: READY=1, then WATCHDOG=1 about every
+    second from the loop. A frozen loop (SIGSTOP, as stuck as a callback
+    that never returns) sends nothing, so WatchdogSec restarts the unit."""
+    import signal
+    import socket
+    import subprocess
+    import wave
+
+    from stationproc import write_config
+
+    path = str(tmp_path / "notify")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    silence = str(tmp_path / "in.wav")
+    with wave.open(silence, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(bytes(1600))
+    config = write_config(tmp_path, board="rpi-usb-audio")
+    env = dict(os.environ, NOTIFY_SOCKET=path, GPIOZERO_PIN_FACTORY="mock")
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "firmware", "main.py"), "--config", config,
+                             "--audio-in", silence, "--audio-out", str(tmp_path / "out.wav")],
+                            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+
+    def recv(timeout):
+        server.settimeout(timeout)
+        try:
+            return server.recv(64)
+        except socket.timeout:
+            return None
+
+    try:
+        assert recv(15) == b"READY=1", proc.stderr.read() if proc.poll() is not None else ""
+        assert recv(3) == b"WATCHDOG=1" and recv(3) == b"WATCHDOG=1"
+        proc.send_signal(signal.SIGSTOP)
+        while recv(0.3) is not None:  # what was on its way before the stop
+            pass
+        assert recv(3) is None  # stalled: systemd hears nothing
+        proc.send_signal(signal.SIGCONT)
+        assert recv(3) == b"WATCHDOG=1"  # the loop runs again: so do the feeds
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        server.close()
