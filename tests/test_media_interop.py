@@ -66,8 +66,8 @@ def netns():
         subprocess.run([ip, "netns", "del", name], capture_output=True)
 
 
-def config(tmp_path, targets=(), allow=(), codecs=("PCMU", "PCMA"), codes=()):
-    sip = {"listen": "127.0.0.1:%d" % peers.free_udp_port(), "account": None, "allow": list(allow),
+def config(tmp_path, targets=(), allow=(), codecs=("PCMU", "PCMA"), codes=(), account=None):
+    sip = {"listen": "127.0.0.1:%d" % peers.free_udp_port(), "account": account, "allow": list(allow),
            "keepalive_s": 5}
     buttons = {"call": {"targets": list(targets), "repeat_press": "hangup"}} if targets else {}
     door = {"relay": "door", "pulse_ms": 500, "codes": list(codes)}
@@ -161,6 +161,28 @@ def test_two_way_tones_on_a_call_from_the_door(stack, tmp_path, codec):
     assert heard["seconds"] > 2
     streams = check_our_rtp(pcap, port, {"PCMU": "g711U", "PCMA": "g711A"}[codec])
     print("sent %r heard %r streams %r" % (sent, heard, [r["line"] for r in streams]))
+
+
+@pytest.mark.parametrize("codec", ["PCMU", "PCMA"])
+def test_two_way_tones_through_kamailio(stack, tmp_path, codec):
+    """The same call via a PBX: the station registers, Kamailio challenges
+    its INVITE (407) and routes it to the phone registered there."""
+    kam = stack(peers.Kamailio(users={"door": "door-pw-7", "101": "pw101"}))
+    tone_in, phone_tone, heard_by_door = tone_files(tmp_path)
+    phone = stack(peers.Baresip("flat", user="101", password="pw101", registrar=kam, audio_in_wav=phone_tone,
+                                record_wav=str(tmp_path / "phone-heard.wav")))
+    phone.wait_event("REGISTER_OK", 10)
+    account = {"user": "door", "password": "door-pw-7", "domain": "127.0.0.1",
+               "registrar": "sip:127.0.0.1:%d" % kam.port, "expires": 60}
+    st = stack(Station("cpython", config(tmp_path, targets=["sip:101@127.0.0.1:%d" % kam.port], codecs=[codec],
+                                         account=account), "--audio-in", tone_in, "--audio-out", heard_by_door))
+    ans, _, _ = tone_call(st, phone, 3)
+    assert ans["negotiated"]["codec"] == codec
+    assert "registered" in [e["event"] for e in st.events]
+    kam.wait_log("INVITE challenge door")
+    check_tone(phone.recorded_wav(), 1000, "what the phone heard")
+    heard = check_tone(heard_by_door, 440, "what the door heard")
+    assert heard["seconds"] > 2
 
 
 def test_resident_keys_the_door_code_and_the_door_opens(stack, tmp_path):
