@@ -112,3 +112,51 @@ def test_ulaw_encode_differs_from_audioop_only_on_the_508_documented_inputs(code
     assert diff[-4:] == [-4, -3, -2, -1]
     assert all(theirs[x + 32768] == ours[x + 32768] - 1 for x in diff)
     assert ours == read("ulaw_encode_itu.u8")
+
+
+
+UNSIGNED = [v & 0xFFFF for v in range(-32768, 32768)]  # the samples of ALL_PCM, in order
+
+
+@pytest.mark.parametrize("law", ["ulaw", "alaw"])
+def test_cpython_split_tables_reproduce_their_table_or_refuse_it(law):
+    # The "table" encoders derive two 256 B tables from the generated encode
+    # table at import, checking every distinct input: they give exactly that
+    # table's codes (right or wrong: the ITU tests judge the table), or the
+    # import fails. Never a silent difference.
+    from sipdoor.media import g711_tables
+
+    table = getattr(g711_tables, law.upper() + "_ENCODE")
+    shift = getattr(g711_tables, law.upper() + "_SHIFT")
+    split = getattr(g711, "_" + law + "_split")
+    codec = getattr(g711, "_" + law + "_codec")
+    refused = 0
+    for i in (0, 5, 123, len(table) // 2 + 3, len(table) - 77, len(table) - 1):
+        bad = bytearray(table)
+        bad[i] ^= 0x01
+        bad = bytes(bad)
+        try:
+            th, tl = split(bad)
+        except ImportError:
+            refused += 1
+            continue
+        encode = codec(th, tl)[0]
+        assert encode(ALL_PCM) == bytes(bad[v >> shift] for v in UNSIGNED), i
+    assert refused  # a code out of line with its segment cannot be split
+
+
+@pytest.mark.parametrize("law", ["ulaw", "alaw"])
+def test_cpython_charmap_decoder_needs_no_surrogates(law):
+    from sipdoor.media import g711_tables
+
+    dtab = getattr(g711_tables, law.upper() + "_DECODE")
+    values = array.array("h", dtab)
+    if sys.byteorder == "big":
+        values.byteswap()
+    # Some decoded values are UTF-16 surrogates as 16-bit units (signed
+    # -10240..-8193); UTF-16 would pass those only through an error handler.
+    assert any(-10240 <= v < -8192 for v in values)
+    decode = g711._decoder(dtab)
+    assert decode(bytes(range(256)) * 3) == dtab * 3
+    backwards = bytes(range(255, -1, -1))
+    assert decode(memoryview(backwards)) == b"".join(dtab[2 * c:2 * c + 2] for c in backwards)

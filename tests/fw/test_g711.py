@@ -135,6 +135,29 @@ def test_every_variant_agrees_with_plain():
             assert _fn(codec, law, "decode")(src) == want, codec.name
 
 
+def test_every_frame_length_agrees_with_plain():
+    # More lengths than the CPython variant keeps lane masks for, odd and even
+    # sample counts, each at an odd offset into a bigger buffer.
+    plain = g711.VARIANTS["plain"]
+    pcm = _noise(2 * 41 + 1, 17)
+    codes = _noise(41 + 1, 19)
+    for codec in _codecs():
+        for law in LAWS:
+            for n in list(range(1, 42, 3)) + [2, 4, 40]:
+                src = memoryview(pcm)[1:1 + 2 * n]
+                want = _fn(plain, law, "encode")(bytes(src))
+                assert _fn(codec, law, "encode")(src) == want, (codec.name, n)
+                dst = bytearray(n + 1)
+                assert _fn(codec, law, "encode_into")(bytes(src), dst) == n
+                assert dst[:n] == want, (codec.name, n)
+                src = memoryview(codes)[1:1 + n]
+                want = _fn(plain, law, "decode")(bytes(src))
+                assert _fn(codec, law, "decode")(src) == want, (codec.name, n)
+                dst = bytearray(2 * n + 3)
+                assert _fn(codec, law, "decode_into")(bytes(src), dst) == 2 * n
+                assert dst[:2 * n] == want, (codec.name, n)
+
+
 def test_encode_into_fills_a_preallocated_buffer():
     pcm = _noise(320, 3)
     other = _noise(320, 4)
