@@ -17,7 +17,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop  # built in before 3.13; the audioop-lts package after
 
-from sipdoor.media import g711
+from sipdoor.media import g711, g711_cpython
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "tests", "data", "g711")
@@ -128,8 +128,8 @@ def test_cpython_split_tables_reproduce_their_table_or_refuse_it(law):
 
     table = getattr(g711_tables, law.upper() + "_ENCODE")
     shift = getattr(g711_tables, law.upper() + "_SHIFT")
-    split = getattr(g711, "_" + law + "_split")
-    codec = getattr(g711, "_" + law + "_codec")
+    split = getattr(g711_cpython, "_" + law + "_split")
+    codec = getattr(g711_cpython, "_" + law + "_codec")
     refused = 0
     for i in (0, 5, 123, len(table) // 2 + 3, len(table) - 77, len(table) - 1):
         bad = bytearray(table)
@@ -156,7 +156,7 @@ def test_cpython_charmap_decoder_needs_no_surrogates(law):
     # Some decoded values are UTF-16 surrogates as 16-bit units (signed
     # -10240..-8193); UTF-16 would pass those only through an error handler.
     assert any(-10240 <= v < -8192 for v in values)
-    decode = g711._decoder(dtab)
+    decode = g711_cpython._decoder(dtab)
     assert decode(bytes(range(256)) * 3) == dtab * 3
     backwards = bytes(range(255, -1, -1))
     assert decode(memoryview(backwards)) == b"".join(dtab[2 * c:2 * c + 2] for c in backwards)
