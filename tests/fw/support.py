@@ -110,6 +110,28 @@ def run_for(loop, clock, ms):
         loop.run_once()
 
 
+class FakeLog:
+    """A Log that keeps (level, text) lines for asserts."""
+
+    def __init__(self):
+        self.lines = []
+
+    def _add(self, level, msg, args):
+        self.lines.append((level, msg % args if args else msg))
+
+    def debug(self, msg, *args):
+        self._add("debug", msg, args)
+
+    def info(self, msg, *args):
+        self._add("info", msg, args)
+
+    def warning(self, msg, *args):
+        self._add("warning", msg, args)
+
+    def error(self, msg, *args):
+        self._add("error", msg, args)
+
+
 class Recorder:
     """An event sink that keeps what it got."""
 

@@ -89,26 +89,6 @@ class FakeUA:
         return [h for h, _ in self.of("hangup")]
 
 
-class FakeLog:
-    def __init__(self):
-        self.lines = []
-
-    def _add(self, level, msg, args):
-        self.lines.append((level, msg % args if args else msg))
-
-    def debug(self, msg, *args):
-        self._add("debug", msg, args)
-
-    def info(self, msg, *args):
-        self._add("info", msg, args)
-
-    def warning(self, msg, *args):
-        self._add("warning", msg, args)
-
-    def error(self, msg, *args):
-        self._add("error", msg, args)
-
-
 def make_config(**over):
     data = {
         "board": "sim",
@@ -135,7 +115,7 @@ class Station:
         self.app = None
         self.devices = Devices(self.loop, self.backend, BOARD, self.emit)
         self.ua = FakeUA(unreachable) if ua else None
-        self.log = FakeLog()
+        self.log = support.FakeLog()
         self.config = config or make_config()
         self.app = App(self.config, self.devices, self.rec, self.log, self.ua)
         self.app.start()
@@ -265,7 +245,7 @@ def test_board_pattern_named_after_a_state_wins():
     loop, clock = support.make_loop()
     rec = support.Recorder()
     devices = Devices(loop, load_backend("mock")(board), board, rec)
-    app = App(make_config(), devices, rec, FakeLog(), FakeUA())
+    app = App(make_config(), devices, rec, support.FakeLog(), FakeUA())
     app.start()
     app.handle(ButtonPressed("call"))
     assert devices.leds["status"].pattern == "ringing"

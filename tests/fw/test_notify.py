@@ -23,26 +23,6 @@ MALLORY = "sip:mallory@evil.example"
 EVE = "sip:eve@evil.example"
 
 
-class FakeLog:
-    def __init__(self):
-        self.lines = []
-
-    def _add(self, level, msg, args):
-        self.lines.append((level, msg % args if args else msg))
-
-    def debug(self, msg, *args):
-        self._add("debug", msg, args)
-
-    def info(self, msg, *args):
-        self._add("info", msg, args)
-
-    def warning(self, msg, *args):
-        self._add("warning", msg, args)
-
-    def error(self, msg, *args):
-        self._add("error", msg, args)
-
-
 class FakeUA:
     def __init__(self):
         self.sent = []
@@ -113,7 +93,7 @@ def make(events=None, account=None, start=0):
     config = validate(data)
     loop, clock = support.make_loop(start)
     ua = FakeUA()
-    n = Notifier(config, loop, ua, FakeApp(), FakeLog())
+    n = Notifier(config, loop, ua, FakeApp(), support.FakeLog())
     log, hook1, hook2, mqtt = Sink(), Sink(), Sink(), Sink()
     n.eventlog = log
     n.webhooks = [hook1, hook2]
@@ -261,7 +241,7 @@ def test_an_unreachable_message_uri_does_not_stop_the_others():
 def test_without_any_sink_configured_nothing_breaks():
     config = validate({"board": "sim", "buttons": {"call": {"targets": [T1]}}})
     loop, _ = support.make_loop()
-    n = Notifier(config, loop, None, FakeApp(), FakeLog())
+    n = Notifier(config, loop, None, FakeApp(), support.FakeLog())
     assert n.eventlog is None and n.webhooks == [] and n.mqtt is None
     n(ButtonPressed("call"))
     n(DoorOpened("door", "exit_button"))
@@ -277,7 +257,7 @@ def make_bridge(commands=False, user="door"):
                                                          "commands": commands}}})["events"]["mqtt"]
     loop, _ = support.make_loop()
     app = FakeApp()
-    log = FakeLog()
+    log = support.FakeLog()
     bridge = MqttBridge(mqtt, loop, app, log, "front", "1.0", "unregistered")
     bridge.client = FakeClient()
     return bridge, app, log
