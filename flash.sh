@@ -40,6 +40,14 @@ USAGE
 
 # -- output and running ------------------------------------------------------
 die() { printf 'flash.sh: %s\n' "$*" >&2; exit 1; }
+board_touched=0
+board_die() {  # die, but first give the board back the main.py set aside
+  if [ "$board_touched" = 1 ] && [ "$dry_run" != 1 ]; then
+    "${mpr[@]}" exec "import os; 'main.off' in os.listdir() and os.rename('main.off', 'main.py')" + reset \
+      >/dev/null 2>&1 || printf 'flash.sh: could not restore main.py on the board\n' >&2
+  fi
+  die "$@"
+}
 usage_error() { printf 'flash.sh: %s (see ./flash.sh --help)\n' "$*" >&2; exit 2; }
 
 step_no=0
@@ -225,21 +233,25 @@ flash_esp32() {
   local files=("$stage/boot.py" "$stage/config.json" "$stage/argv.json")
   if [ -n "$wifi" ]; then files+=("$stage/wifi.json"); fi
   # Stop the old station from starting (its machine.WDT would reset the board
-  # mid-copy): drop main.py, hard reset, copy, and put main.py back last.
+  # mid-copy): main.py is set aside as main.off and the board reset; the
+  # checks run; a failed one puts main.py back (board_die), so a working
+  # board stays working. The copy puts the new main.py last.
+  run "${mpr[@]}" exec "import os; 'main.py' in os.listdir() and os.rename('main.py', 'main.off')" + reset
+  run sleep 2
+  board_touched=1
   if [ "$frozen" = 1 ]; then
+    run "${mpr[@]}" exec "import sys; sys.path[:] = ['.frozen']; import sipdoor.station" \
+      || board_die "the MicroPython on $port has no sipdoor frozen in (build one: tools/freeze/README.md)"
     # A sipdoor/ left on the file system from an .mpy install would shadow the
-    # frozen package ('' comes before '.frozen' in sys.path): remove it too.
-    run "${mpr[@]}" exec "import os; r=lambda p: [r(p+'/'+e[0]) if e[1]==0x4000 else os.remove(p+'/'+e[0]) for e in os.ilistdir(p)] + [os.rmdir(p)]; 'main.py' in os.listdir() and os.remove('main.py'); 'sipdoor' in os.listdir() and r('sipdoor')" + reset
-    run sleep 2
-    run "${mpr[@]}" exec "import sipdoor.station" \
-      || die "the MicroPython on $port has no sipdoor frozen in (build one: tools/freeze/README.md)"
+    # frozen package ('' comes before '.frozen' in sys.path): remove it.
+    run "${mpr[@]}" exec "import os; r=lambda p: [r(p+'/'+e[0]) if e[1]==0x4000 else os.remove(p+'/'+e[0]) for e in os.ilistdir(p)] + [os.rmdir(p)]; 'sipdoor' in os.listdir() and r('sipdoor')"
     run "${mpr[@]}" cp -r "$stage/boards" : + cp "${files[@]}" : + cp "$stage/main.py" :main.py
   else
-    run "${mpr[@]}" exec "import os; 'main.py' in os.listdir() and os.remove('main.py')" + reset
-    run sleep 2
     psram_check
     run "${mpr[@]}" cp -r "$stage/sipdoor" "$stage/boards" : + cp "${files[@]}" : + cp "$stage/main.py" :main.py
   fi
+  board_touched=0
+  run "${mpr[@]}" exec "import os; 'main.off' in os.listdir() and os.remove('main.off')"
   [ -n "$wifi" ] || echo "  note: no --wifi: the board must already join a network (wifi.json on the board)"
   done_step
 
@@ -279,11 +291,11 @@ psram_check() {  # before copying .mpy files: does MicroPython see the PSRAM?
     return 0
   fi
   local out ram
-  out=$("${mpr[@]}" exec "$code" 2>&1) || die "cannot run MicroPython on $port: $(printf '%s' "$out" | tail -n1)"
+  out=$("${mpr[@]}" exec "$code" 2>&1) || board_die "cannot run MicroPython on $port: $(printf '%s' "$out" | tail -n1)"
   ram=$(printf '%s\n' "$out" | tr -d '\r' | sed -n 's/^ram \([0-9][0-9]*\)$/\1/p' | tail -n1)
-  [ -n "$ram" ] || die "cannot read the RAM regions on $port: $(printf '%s' "$out" | tail -n1)"
+  [ -n "$ram" ] || board_die "cannot read the RAM regions on $port: $(printf '%s' "$out" | tail -n1)"
   if [ $((ram / 1024)) -lt 1024 ]; then
-    die "MicroPython on $port sees no PSRAM (largest RAM region $((ram / 1024)) KB): the station as .mpy needs ~${NEED_KB} KB of heap (a module without PSRAM, or an image without SPIRAM?); use an image with sipdoor frozen in (tools/freeze/README.md) and pass --frozen"
+    board_die "MicroPython on $port sees no PSRAM (largest RAM region $((ram / 1024)) KB): the station as .mpy needs ~${NEED_KB} KB of heap (a module without PSRAM, or an image without SPIRAM?); use an image with sipdoor frozen in (tools/freeze/README.md) and pass --frozen"
   fi
   echo "  PSRAM: $((ram / 1024)) KB"
 }

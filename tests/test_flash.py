@@ -78,8 +78,10 @@ def test_esp32_dry_run_transcript(tmp_path, config, board, chip, offset, frozen)
     # the chip is checked before anything is written
     assert cmds.index(one(cmds, "esptool", "chip_id")) < cmds.index(erase)
     one(cmds, "pip install", "tools/flash/requirements.txt")
-    # mpremote: old main.py out first, then the tree, the board, config; main.py last
-    one(cmds, "mpremote connect /dev/ttyFAKE0 exec", "os.remove('main.py')", "+ reset")
+    # mpremote: old main.py set aside first, then the tree, the board, config; main.py
+    # last, and the old one dropped only then
+    aside = one(cmds, "mpremote connect /dev/ttyFAKE0 exec", "os.rename('main.py', 'main.off')", "+ reset")
+    drop = one(cmds, "mpremote connect /dev/ttyFAKE0 exec", "os.remove('main.off')")
     cp = one(cmds, "mpremote connect /dev/ttyFAKE0 cp -r")
     assert "/boards" in cp and "config.json" in cp and "boot.py" in cp
     assert cp.endswith("main.py :main.py")
@@ -90,7 +92,8 @@ def test_esp32_dry_run_transcript(tmp_path, config, board, chip, offset, frozen)
         one(cmds, "tools/mpy.py", "build/esp32-" + board)
         assert "/sipdoor" in cp
         ram = one(cmds, "mpremote connect /dev/ttyFAKE0 exec", "esp32.idf_heap_info")
-        assert cmds.index(ram) < cmds.index(cp)  # PSRAM is checked before the copy
+        assert cmds.index(aside) < cmds.index(ram) < cmds.index(cp)  # PSRAM is checked before the copy
+    assert cmds.index(cp) < cmds.index(drop)
     one(cmds, "cp", "boards/%s.json" % board)
     argv = one(cmds, "printf", "argv.json")
     assert '"--board", "%s"' % board in argv
@@ -156,13 +159,15 @@ def test_esp32_frozen_transcript(tmp_path, config):
     assert "--frozen" in proc.stdout and "[8/8]" in proc.stdout
     one(cmds, "cp firmware/main.py", "build/esp32-m5stack-atom-echo/main.py")
     one(cmds, "cp", "boards/m5stack-atom-echo.json")
-    # the old main.py and a stale sipdoor/ (it would shadow the frozen package) go first
-    clean = one(cmds, "mpremote connect /dev/ttyFAKE0 exec", "os.remove('main.py')", "r('sipdoor')", "+ reset")
-    check = one(cmds, "mpremote connect /dev/ttyFAKE0 exec", "import sipdoor.station")
+    # the old main.py goes aside, the image is checked for the frozen package
+    # (only '.frozen' on the path), then a stale sipdoor/ (it would shadow it) goes
+    aside = one(cmds, "mpremote connect /dev/ttyFAKE0 exec", "os.rename('main.py', 'main.off')", "+ reset")
+    check = one(cmds, "mpremote connect /dev/ttyFAKE0 exec", "sys.path[:] = ['.frozen']", "import sipdoor.station")
+    clean = one(cmds, "mpremote connect /dev/ttyFAKE0 exec", "r('sipdoor')")
     copies = [c for c in cmds if " cp " in c and "mpremote" in c]
     assert len(copies) == 1
     cp = copies[0]
-    assert cmds.index(write) < cmds.index(clean) < cmds.index(check) < cmds.index(cp)
+    assert cmds.index(write) < cmds.index(aside) < cmds.index(check) < cmds.index(clean) < cmds.index(cp)
     assert "sipdoor" not in cp.replace("build/esp32-m5stack-atom-echo", "")
     for name in ("/boards", "boot.py", "config.json", "argv.json", "wifi.json"):
         assert name in cp, name
@@ -315,6 +320,7 @@ def test_psram_is_checked_before_the_copy(tmp_path, config, largest, ok):
         line = error_line(proc)
         assert "sees no PSRAM (largest RAM region 110 KB)" in line and "~250 KB" in line and "--frozen" in line
         assert " cp " not in calls
+        assert "os.rename('main.off', 'main.py')" in calls  # the board keeps its old station
 
 
 def test_frozen_image_is_checked_on_the_board(tmp_path, config):
@@ -327,6 +333,8 @@ def test_frozen_image_is_checked_on_the_board(tmp_path, config):
     assert "has no sipdoor frozen in" in error_line(proc)
     calls = log.read_text()
     assert "import sipdoor.station" in calls and " cp " not in calls
+    assert "os.rename('main.off', 'main.py')" in calls  # the board keeps its old station
+    assert "r('sipdoor')" not in calls  # nor its old package
     # an image that has it: the files go over, the package does not
     venv2, log2 = fake_venv(tmp_path / "ok", "Detecting chip type... ESP32")
     proc = flash("esp32", "--board", "m5stack-atom-echo", "--port", str(port), "--config", config,

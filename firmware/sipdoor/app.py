@@ -10,7 +10,7 @@ test with the mock board, a fake clock and a fake wire. The rules:
   (answered, or waiting for the ACK) never rings anyone and never ends that
   call, whatever repeat_press says: the press is reported (the button event)
   and BellInCall follows, for the speaker to chime into the call (so the
-  resident hears the bell; callmedia.py does not play it yet).
+  resident hears the bell).
   An incoming call left ringing (sip.auto_answer false) is answered by the
   press: the visitor picks up, as on intercoms with manual answering.
 - When nobody answered, the status LED shows "no_answer" for
@@ -257,6 +257,11 @@ class App:
 
     def start(self):
         self._led_idle()
+        for name, dev in self.devices.inputs.items():
+            if dev.role == "tamper" and dev.state:
+                # Booted with the case open (e.g. power cut after a tamper
+                # alarm): alarm and block again, or a restart would clear them.
+                self._input(InputChanged(name, 1))
 
     # -- events in ---------------------------------------------------------------
 
@@ -509,6 +514,8 @@ class App:
                         self.ua.hangup(handle, now)
         if self.active is not None:
             self.ua.hangup(self.active, now)
+        elif self.incoming is not None:
+            self.ua.reject(self.incoming, 486, now)  # a resident's call still ringing at the door
 
     # -- door codes -----------------------------------------------------------------
 
@@ -610,8 +617,9 @@ class App:
                     self.emit(AlarmCleared("held_open", ev.name))
         elif dev.role == "tamper":
             if ev.state:
-                self._tampered = True
-                self.emit(Alarm("tamper", ev.name))
+                if not self._tampered:  # a chattering contact is one alarm
+                    self._tampered = True
+                    self.emit(Alarm("tamper", ev.name))
                 if door["tamper_block_s"]:
                     self._blocked_until = ticks_add(now, door["tamper_block_s"] * 1000)
             elif self._tampered:
@@ -652,7 +660,7 @@ class App:
         """A registration change shows only when no call, ringing or
         "nobody answered" owns the LED (that one returns to it later)."""
         if (self.active is None and self.plan is None and self._no_answer_timer is None
-                and not self.incoming_ringing):
+                and self.incoming is None):
             self._led_idle()
 
     def _show_no_answer(self):

@@ -232,18 +232,25 @@ def validate(data, path="config"):
 
 def _check_call_warning(call, given, path):
     """call.warning_s (0: no warning) must leave time before the limit it
-    warns of: call.max_duration_s, and call.extend_s once extended."""
+    warns of: call.max_duration_s, and call.extend_s once extended. A
+    warning the user set is an error then; the default one shrinks to half
+    the shortest limit (configs that set only a short limit stay valid)."""
     warn = call["warning_s"]
     if not warn:
         return
-    how = "" if isinstance(given, dict) and "warning_s" in given else " (the default)"
     limits = [("call.max_duration_s", call["max_duration_s"])]
     if call["extend_key"] is not None:
         limits.append(("call.extend_s", call["extend_s"]))
+    if not (isinstance(given, dict) and "warning_s" in given):
+        for _, limit in limits:
+            if warn >= limit:
+                warn = limit // 2
+        call["warning_s"] = warn
+        return
     for key, limit in limits:
         if warn >= limit:
-            raise ConfigError(path, "call.warning_s", "%d s%s must be smaller than %s (%d s); lower it, or 0 for no "
-                              "warning" % (warn, how, key, limit))
+            raise ConfigError(path, "call.warning_s", "%d s must be smaller than %s (%d s); lower it, or 0 for no "
+                              "warning" % (warn, key, limit))
 
 
 def load(path):

@@ -6,6 +6,7 @@ MicroPython; Poller hides that, so the loop sees (callback, object) pairs.
 
 import select
 import socket
+import sys
 
 
 class Poller:
@@ -127,8 +128,9 @@ def _sockaddr_to_tuple(addr):
 # The longest datagram read: SIP over UDP should stay under the path MTU
 # (RFC 3261 18.1.1: above 1300 bytes a sender should switch to TCP) and
 # RFC 4475's longest message is 3.5 KB. MicroPython allocates this much for
-# every read before trimming it, so bigger only fragments a board's heap.
-MAX_RECV = 4096
+# every read before trimming it, so bigger only fragments a board's heap;
+# CPython (a Pi) takes up to 8 KB (a long offer from a softphone via a PBX).
+MAX_RECV = 4096 if sys.implementation.name == "micropython" else 8192
 SMALL_RECV = 2048  # what a SIP response or an INVITE with one audio stream needs
 
 

@@ -322,6 +322,11 @@ class MqttBridge:
         self.base = "%s/%s" % (cfg["topic_prefix"].rstrip("/"), station_id)
         self.commands = bool(cfg["commands"] and cfg["user"])
         self.registration = registration
+        # Retained alarm states, sent again on every connect: after a reboot
+        # the broker may still hold an "on" that nothing would ever clear.
+        self.alarms = {}
+        for name in LASTING_ALARMS:
+            self.alarms[name] = "off"
         self._target = None
         host, port = cfg["host"], cfg["port"]
 
@@ -345,6 +350,8 @@ class MqttBridge:
         c = self.client
         c.publish(self.base + "/availability", "online", 1, True)
         c.publish(self.base + "/registration", self.registration, 1, True)
+        for name in LASTING_ALARMS:
+            c.publish("%s/alarm/%s" % (self.base, name), self.alarms[name], 1, True)
         if self.cfg["discovery"]:
             for topic, payload in self.discovery():
                 c.publish(topic, payload, 1, True)
@@ -393,7 +400,9 @@ class MqttBridge:
         elif kind == "door":
             c.publish(self.base + "/door/state", "open" if record.get("state") == "opened" else "closed", 1, True)
         elif kind in ("alarm", "alarm_cleared") and record.get("alarm") in LASTING_ALARMS:
-            c.publish("%s/alarm/%s" % (self.base, record["alarm"]), "on" if kind == "alarm" else "off", 1, True)
+            name = record["alarm"]
+            self.alarms[name] = "on" if kind == "alarm" else "off"
+            c.publish("%s/alarm/%s" % (self.base, name), self.alarms[name], 1, True)
         elif kind in ("registered", "registration_failed", "unregistered"):
             self.registration = {"registered": "registered", "registration_failed": "failed"}.get(kind, "unregistered")
             c.publish(self.base + "/registration", self.registration, 1, True)

@@ -966,6 +966,33 @@ def test_tamper_cleared_when_the_input_goes_back_but_the_block_runs_its_time():
         "alarm", "alarm_cleared", "alarm"]  # tamper, cleared, blocked
 
 
+def test_booting_with_the_case_open_raises_the_alarm_and_blocks_again():
+    # A tamper alarm, then the power cut and back: the case is still open at
+    # start, so the alarm and the block come back (a reboot clears nothing).
+    st = Station(make_config(door={"codes": ["1234"], "tamper_block_s": 60}))
+    st.devices.inputs["tamper"].baseline(1)
+    st.app = App(st.config, st.devices, st.rec, st.log, st.ua)
+    st.app.start()
+    assert st.rec.of(Alarm) == [Alarm("tamper", "tamper")]
+    st.press("exit")
+    assert st.relay() == 0
+
+
+def test_a_chattering_tamper_contact_is_one_alarm():
+    st = Station(make_config(door={"tamper_block_s": 60}))
+    for _ in range(3):
+        st.app.handle(InputChanged("tamper", 1))
+    assert st.rec.of(Alarm) == [Alarm("tamper", "tamper")]
+
+
+def test_hang_up_refuses_a_residents_call_still_ringing_at_the_door():
+    st = Station(make_config(sip={"auto_answer": False, "allow": [ALICE]}))
+    st.incoming("i1")
+    assert st.led() == "fast_blink"  # the "incoming" state's pattern
+    st.app.hang_up("mqtt")
+    assert st.ua.of("reject") == [("i1", (486,))]
+
+
 def test_held_open_cleared_when_the_door_closes_after_the_alarm():
     st = Station(make_config(door={"held_open_alarm_s": 30}))
     st.press("exit")

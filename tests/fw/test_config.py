@@ -126,8 +126,10 @@ def test_call_warning_must_come_before_the_limit():
     check_error(call(max_duration_s=30, warning_s=30), "call.warning_s",
                 ["30 s must be smaller than call.max_duration_s (30 s)", "0 for no warning"])
     check_error(call(max_duration_s=20, warning_s=45), "call.warning_s", ["call.max_duration_s (20 s)"])
-    # the default warning (10 s) against the shortest limit: says it is the default
-    check_error(call(max_duration_s=10), "call.warning_s", ["10 s (the default) must be smaller"])
+    # the default warning (10 s) against a short limit shrinks to half of it
+    assert config.validate(call(max_duration_s=10))["call"]["warning_s"] == 5
+    assert config.validate(call(max_duration_s=60, extend_key="0", extend_s=10))["call"]["warning_s"] == 5
+    assert config.validate(call())["call"]["warning_s"] == 10
     # with an extend key, the extension is a limit too
     check_error(call(max_duration_s=120, warning_s=20, extend_key="0", extend_s=15), "call.warning_s",
                 ["call.extend_s (15 s)"])

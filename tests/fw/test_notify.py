@@ -335,8 +335,16 @@ def test_mqtt_connect_announces_online_and_registration():
     p = b.client.published
     assert p[0] == ("sipdoor/front/availability", "online", 1, True)
     assert p[1] == ("sipdoor/front/registration", "unregistered", 1, True)
-    assert len(p) == 2 + 5  # the discovery configs, retained
+    assert p[2:4] == [("sipdoor/front/alarm/tamper", "off", 1, True), ("sipdoor/front/alarm/held_open", "off", 1, True)]
+    assert len(p) == 4 + 5  # the discovery configs, retained
     assert all(x[3] for x in p)
+    # An alarm's state is what the next connect announces (a reboot or an outage
+    # must not leave a stale retained "on", nor miss one).
+    n, _, _, _, _ = make()
+    b.event(n.record(Alarm("tamper", "tamper")))
+    b.client.published = []
+    b._connected()
+    assert ("sipdoor/front/alarm/tamper", "on", 1, True) in b.client.published
     b.close()
     assert b.client.published[-1] == ("sipdoor/front/availability", "offline", 1, True)
 

@@ -3,7 +3,7 @@
 A board describes its codec in `audio.codec` (volumes and gains in dB,
 input and output routing, the master clock) and names the I2C part that
 is the codec (`audio.codec.device`, a key of `i2c.devices`, whose `kind` is
-the chip). writes(board) turns that into the ordered list of register
+the chip). plan(board) turns that into the ordered list of register
 writes for the chip, then appends the device's raw `init` list, so a board
 can fix or extend any register by hand. A device with only an `init` list
 (no `audio.codec`) gets exactly that list. The backends send the list:
@@ -340,7 +340,7 @@ def validate(board, path="board"):
 
 def is_reset(kind, reg):
     """True for the write that resets the chip: give it a few ms (RESET_MS) to settle."""
-    return reg == (15 if kind == WM8960 else 0x00)
+    return (kind == WM8960 and reg == 15) or (kind == ES8311 and reg == 0x00)
 
 
 RESET_MS = 5

@@ -7,7 +7,7 @@ button latency far below any debounce time.
 
 import machine
 
-from sipdoor.hal import base, codecs
+from sipdoor.hal import base
 
 try:
     from time import sleep_ms
@@ -129,6 +129,8 @@ class Backend(base.Backend):
         """Write the board's codec set-up (hal/codecs.py) in order: 8-bit
         registers with writeto_mem, the WM8960's 7+9-bit words with writeto.
         Returns [(device name, writes sent)]."""
+        from sipdoor.hal import codecs  # start-up only: station.py unloads it after
+
         plan = codecs.plan(self.board)
         done = []
         if not plan:
