@@ -11,7 +11,7 @@ import os
 import socket
 import time
 
-from sipdoor.hal import base, codecs
+from sipdoor.hal import base
 
 _PULLS = {"up": "up", "down": "down", "none": "floating"}
 
@@ -90,40 +90,55 @@ class PyAudioDevice:
 
     A frame is read only when one is waiting and written only when there is
     room; otherwise the microphone gives silence and the frame is dropped.
+
+    spec["rate"] (the board's audio.rate) is the rate the sound device runs
+    at: 8000, or 48000 for the many USB cards that run at nothing else, with
+    media/resample.py between the device and the call's 8 kHz frames. When
+    the device cannot open at that rate (PortAudio -9997 "Invalid sample
+    rate") the other one is tried. Frames may be any size (ptime 10..40 ms): the
+    resampler follows the size it is given.
     """
 
     def __init__(self, spec, frame_samples=160):
         import pyaudio  # only a Pi with sound needs it
 
-        self.pa = pyaudio.PyAudio()
-        self.frame_samples = frame_samples
+        from sipdoor.media.resample import RATIO
+
         rate = spec["rate"]
-        in_dev = self._device(spec["input"], "maxInputChannels")
-        out_dev = self._device(spec["output"], "maxOutputChannels")
-        self.ratio = 1
+        if rate not in (8000, 8000 * RATIO):
+            raise ValueError("audio.rate %d: a PyAudio device runs at 8000 or %d Hz" % (rate, 8000 * RATIO))
+        self.inp = self.out = None
+        self._dec = self._itp = None
+        self.pa = pyaudio.PyAudio()
         try:
-            self._open(pyaudio, rate, frame_samples, in_dev, out_dev)
-        except (OSError, ValueError):  # PortAudio -9997 "Invalid sample rate": many USB cards are 48k only
-            if rate != 8000:
-                raise
-            from sipdoor.media.resample import RATIO, Decimator, Interpolator
+            in_dev = self._device(spec["input"], "maxInputChannels")
+            out_dev = self._device(spec["output"], "maxOutputChannels")
+            ratios = (1, RATIO) if rate == 8000 else (RATIO, 1)
+            try:
+                self._open(pyaudio, ratios[0], frame_samples, in_dev, out_dev)
+            except (OSError, ValueError) as first:  # -9997 "Invalid sample rate", most often
+                try:
+                    self._open(pyaudio, ratios[1], frame_samples, in_dev, out_dev)
+                except (OSError, ValueError) as second:
+                    raise OSError("%d Hz: %s; %d Hz: %s"
+                                  % (8000 * ratios[0], first, 8000 * ratios[1], second))
+        except BaseException:
+            self.pa.terminate()
+            raise
 
-            self._open(pyaudio, 8000 * RATIO, frame_samples * RATIO, in_dev, out_dev)
-            self.ratio = RATIO
-            self._dec = Decimator(frame_samples)
-            self._itp = Interpolator(frame_samples)
-            self._buf48 = bytearray(2 * RATIO * frame_samples)
-
-    def _open(self, pyaudio, rate, frames, in_dev, out_dev):
+    def _open(self, pyaudio, ratio, frames, in_dev, out_dev):
+        self.ratio = ratio
+        self.rate = 8000 * ratio
         self.inp = self.out = None
         try:
-            self.inp = self.pa.open(format=pyaudio.paInt16, channels=1, rate=rate, input=True,
-                                    frames_per_buffer=frames, input_device_index=in_dev)
-            self.out = self.pa.open(format=pyaudio.paInt16, channels=1, rate=rate, output=True,
-                                    frames_per_buffer=frames, output_device_index=out_dev)
-        except Exception:
+            self.inp = self.pa.open(format=pyaudio.paInt16, channels=1, rate=self.rate, input=True,
+                                    frames_per_buffer=frames * ratio, input_device_index=in_dev)
+            self.out = self.pa.open(format=pyaudio.paInt16, channels=1, rate=self.rate, output=True,
+                                    frames_per_buffer=frames * ratio, output_device_index=out_dev)
+        except BaseException:
             if self.inp is not None:
                 self.inp.close()
+                self.inp = None
             raise
 
     def _device(self, name, channels_key):
@@ -136,13 +151,17 @@ class PyAudioDevice:
         raise OSError("no audio device named %r" % name)
 
     def read_into(self, buf):
-        """A 48 kHz-only card is read at 48k and low-passed down to 8k."""
+        """A 48 kHz device is read at 48k and low-passed down to 8k."""
         n = len(buf) // 2
         if self.inp.get_read_available() >= n * self.ratio:
             data = self.inp.read(n * self.ratio, exception_on_overflow=False)
             if self.ratio == 1:
                 buf[:] = data
             else:
+                if self._dec is None or self._dec.frame_out != n:
+                    from sipdoor.media.resample import Decimator
+
+                    self._dec = Decimator(n)
                 self._dec.process_into(data, buf)
         else:
             buf[:] = bytes(len(buf))
@@ -150,6 +169,12 @@ class PyAudioDevice:
 
     def write(self, buf):
         if self.ratio != 1:
+            n = len(buf) // 2
+            if self._itp is None or self._itp.frame_in != n:
+                from sipdoor.media.resample import Interpolator
+
+                self._itp = Interpolator(n)
+                self._buf48 = bytearray(2 * self.ratio * n)
             self._itp.process_into(buf, self._buf48)  # every frame, so the filter history stays continuous
             buf = self._buf48
         if self.out.get_write_available() >= len(buf) // 2:
@@ -157,9 +182,13 @@ class PyAudioDevice:
 
     def close(self):
         for s in (self.inp, self.out):
-            s.stop_stream()
-            s.close()
-        self.pa.terminate()
+            if s is not None:
+                s.stop_stream()
+                s.close()
+        self.inp = self.out = None
+        if self.pa is not None:
+            self.pa.terminate()
+            self.pa = None
 
 
 class Backend(base.Backend):
@@ -242,29 +271,33 @@ class Backend(base.Backend):
         writing behind its back would fight its register cache. Returns
         [(device name, writes sent or a reason it was skipped)].
         """
+        from sipdoor.hal import codecs  # start-up only: station.py unloads it after
+
         plan = codecs.plan(self.board)
         done = []
         if not plan:
             return done
         own = bus is None
-        for name, address, kind, writes in plan:
-            driver = self.kernel_driver(address)
-            if driver:
-                done.append((name, "owned by the kernel driver %s" % driver))
-                continue
-            if bus is None:
-                bus = self.i2c()
-            for reg, value in writes:
-                cmd, data = codecs.frame(kind, reg, value)
-                try:
-                    bus.write_byte_data(address, cmd, data)
-                except OSError as e:
-                    raise OSError("I2C %s at 0x%02x, register %d: %s" % (name, address, reg, e))
-                if codecs.is_reset(kind, reg):
-                    time.sleep(codecs.RESET_MS / 1000)
-            done.append((name, len(writes)))
-        if own and bus is not None:
-            bus.close()
+        try:
+            for name, address, kind, writes in plan:
+                driver = self.kernel_driver(address)
+                if driver:
+                    done.append((name, "owned by the kernel driver %s" % driver))
+                    continue
+                if bus is None:
+                    bus = self.i2c()
+                for reg, value in writes:
+                    cmd, data = codecs.frame(kind, reg, value)
+                    try:
+                        bus.write_byte_data(address, cmd, data)
+                    except OSError as e:
+                        raise OSError("I2C %s at 0x%02x, register %d: %s" % (name, address, reg, e))
+                    if codecs.is_reset(kind, reg):
+                        time.sleep(codecs.RESET_MS / 1000)
+                done.append((name, len(writes)))
+        finally:
+            if own and bus is not None:
+                bus.close()
         return done
 
     def watchdog(self, timeout_s):
