@@ -37,6 +37,7 @@ MESSAGE_KINDS = ("button", "door_opened", "door_locked", "nobody_answered", "ala
 # REFUSED_CALLERS callers at a time (a flood from many made-up callers is a
 # flood too); the record still goes to the log, webhooks and MQTT.
 REFUSED_EVERY_MS = 60000
+ALARM_TEXT_EVERY_MS = 60000  # alarm texts: one per alarm name per minute, the latest state last
 # Alarms that last until alarm_cleared: a retained on/off topic and a Home
 # Assistant binary_sensor each (forced_open and blocked are moments).
 LASTING_ALARMS = ("tamper", "held_open")
@@ -474,6 +475,8 @@ class Notifier:
         self.message_uris = ev["message_uris"]
         self.seq = 0
         self._refused = {}  # caller -> [tick of the last text, refusals not texted since]
+        self._alarm_texted = {}  # alarm name -> tick of its last text (a handful of names)
+        self._alarm_held = {}  # alarm name -> the latest record not yet texted
         self._up_ms = 0
         self._up_tick = loop.clock.now()
         self._up_timer = loop.every(UPTIME_STEP_MS, self.uptime_ms)
@@ -542,14 +545,41 @@ class Notifier:
                     return
                 rec = dict(rec)
                 rec["unreported"] = more
-            text = message_text(rec)
-            if text:
-                now = self.loop.clock.now()
-                for uri in self.message_uris:
-                    try:
-                        self.ua.send_message(uri, text, now)
-                    except Exception as e:  # a URI the UA cannot reach at all
-                        self.log.warning("cannot send MESSAGE to %s: %s", uri, e)
+            elif rec["event"] in ("alarm", "alarm_cleared") and not self._alarm_text_due(rec):
+                return
+            self._text(rec)
+
+    def _text(self, rec):
+        text = message_text(rec)
+        if text:
+            now = self.loop.clock.now()
+            for uri in self.message_uris:
+                try:
+                    self.ua.send_message(uri, text, now)
+                except Exception as e:  # a URI the UA cannot reach at all
+                    self.log.warning("cannot send MESSAGE to %s: %s", uri, e)
+
+    def _alarm_text_due(self, rec):
+        """One text per alarm name per ALARM_TEXT_EVERY_MS (a flapping
+        tamper contact is not a text storm); a change held back is texted,
+        as it then stands, when that time is up, so the last text is never
+        stale."""
+        name = rec.get("alarm")
+        now = self.loop.clock.now()
+        last = self._alarm_texted.get(name)
+        if last is None or ticks_diff(now, last) >= ALARM_TEXT_EVERY_MS:
+            self._alarm_texted[name] = now
+            return True
+        if name not in self._alarm_held:
+            self.loop.call_later(ALARM_TEXT_EVERY_MS - ticks_diff(now, last), lambda: self._alarm_flush(name))
+        self._alarm_held[name] = rec
+        return False
+
+    def _alarm_flush(self, name):
+        rec = self._alarm_held.pop(name, None)
+        if rec is not None:
+            self._alarm_texted[name] = self.loop.clock.now()
+            self._text(rec)
 
     def _refusal_texted(self, caller):
         """None when this refusal gets no text (one per caller per

@@ -401,6 +401,22 @@ def test_call_refused_texts_at_most_once_per_caller_per_minute():
     assert "unreported" not in sinks[0].got[-1]
 
 
+def test_a_flapping_alarm_is_texted_once_a_minute_and_its_last_state_follows():
+    n, ua, loop, clock, sinks = make({"message_uris": [PHONE]})
+    for _ in range(4):  # a loose tamper contact: open, shut, open, shut...
+        n(Alarm("tamper", "tamper"))
+        support.run_for(loop, clock, 1000)
+        n(AlarmCleared("tamper", "tamper"))
+        support.run_for(loop, clock, 1000)
+    assert len(ua.sent) == 1 and "tamper" in ua.sent[0][1].lower()
+    assert len(sinks[0].got) == 8  # the log, webhooks and MQTT still get every change
+    support.run_for(loop, clock, notify.ALARM_TEXT_EVERY_MS)
+    assert len(ua.sent) == 2  # a minute after the first: the state as it now stands
+    assert ua.sent[1][1] == notify.message_text(n.record(AlarmCleared("tamper", "tamper")))
+    support.run_for(loop, clock, notify.ALARM_TEXT_EVERY_MS)
+    assert len(ua.sent) == 2  # nothing new, nothing more
+
+
 def test_call_refused_from_many_callers_at_once_is_bounded():
     n, ua, _, clock, _ = make({"message_uris": [PHONE]})
     for i in range(50):
