@@ -83,3 +83,20 @@ def rtp_streams(pcap, decode_as=()):
                      "max_delta_ms": float(g[10]), "mean_jitter_ms": float(g[12]),
                      "max_jitter_ms": float(g[13]), "problem": g[14] == "X", "line": line})
     return rows, text
+
+
+def check_tone_samples(samples, rate, freq, what, amplitude=8000, max_gap_ms=20, skip_ms=200):
+    """A recording (samples at rate) holds freq, at amplitude's level within
+    3 dB and within 1% of freq, with no gap longer than max_gap_ms after the
+    first skip_ms of its loud part; returns the figures."""
+    a, b = voiced_span(samples)
+    voiced = samples[a + rate * skip_ms // 1000:b]
+    assert len(voiced) > rate, "%s: %d samples of tone" % (what, len(voiced))
+    got = {"gap_ms": longest_gap_ms(voiced, rate),
+           "level_db": level_db(voiced, amplitude),
+           "freq": peers.dominant_frequency(voiced, rate),
+           "seconds": len(voiced) / float(rate)}
+    assert got["gap_ms"] <= max_gap_ms, "%s: gaps %r" % (what, gaps(voiced, rate)[:10])
+    assert abs(got["level_db"]) <= 3, (what, got)
+    assert abs(got["freq"] - freq) <= freq * 0.01, (what, got)
+    return got

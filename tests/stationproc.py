@@ -73,10 +73,11 @@ class Station:
     test run, and a chatty stderr never fills its pipe.
     """
 
-    def __init__(self, runtime, config_path, *args):
+    def __init__(self, runtime, config_path, *args, env=None):
+        """env: the process's whole environment (default: this one's)."""
         self.proc = subprocess.Popen(station_cmd(runtime) + ["--config", config_path] + list(args),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, cwd=ROOT)
+                                     text=True, cwd=ROOT, env=env)
         self.events = []
         self._lines = queue.Queue()
         self._err = []

@@ -9,7 +9,8 @@ these PCMs by name, so a copy of the rpi-usb-audio board whose audio.input
 and audio.output name one selects it, exactly as "USB" selects a USB card
 on a Pi. Everything between the station's 8 kHz frames and the bytes ALSA
 moves is the real code: pyaudio, libportaudio, alsa-lib, hal/rpi.py and, for
-a 48 kHz device, media/resample.py.
+a 48 kHz device, media/resample.py. The last test runs the whole station
+process (main.py, mock GPIO) on such a board in a call with baresip.
 
 The `null` slave is infinitely fast (always room to play, always a full
 buffer to capture), so these tests show content, continuity and rates, not
@@ -20,8 +21,10 @@ but streaming through it over `null` or `file` aborts in alsa-lib
 (snd_pcm_areas_copy assertion) or stalls; `dmix`/`dsnoop` need a kernel card.
 """
 
+import json
 import math
 import os
+import re
 import struct
 import time
 
@@ -34,6 +37,8 @@ import peers
 from conftest import ROOT
 from sipdoor import board as boards
 from sipdoor.hal import rpi
+from stationproc import Station
+from test_media_interop import config, tone_call
 
 FRAMES = 100  # 2 s of 20 ms frames
 AMPLITUDE = 8000
@@ -186,3 +191,91 @@ def test_unsupported_rate_is_refused_at_start(alsa):
 def test_unknown_device_name_is_an_error(alsa):
     with pytest.raises(OSError, match="no audio device named 'no-such-card'"):
         rpi.PyAudioDevice({"input": "no-such-card", "output": "no-such-card", "rate": 8000})
+
+
+# -- the whole station on the test's sound device ------------------------------------
+
+# The rpi backend reads no commands from stdin (only the sim board does), so
+# the station's process gets this hook: sitecustomize.py, first on its
+# PYTHONPATH, runs before main.py and turns `tap NAME` on stdin into a press
+# of that button's pin on gpiozero's MockFactory (the factory the backend
+# uses under GPIOZERO_PIN_FACTORY=mock), and `quit` into SIGTERM (how
+# systemd stops the station on a Pi). main.py and the firmware are unchanged.
+BUTTON_HOOK = """\
+import os
+if os.environ.get("SIPDOOR_TEST_BUTTONS"):
+    import json, signal, sys, threading, time
+    _PINS = json.loads(os.environ["SIPDOOR_TEST_BUTTONS"])
+
+    def _commands():
+        for line in sys.stdin:
+            words = line.split()
+            if len(words) == 2 and words[0] == "tap":
+                from gpiozero import Device
+                pin = Device.pin_factory.pin(_PINS[words[1]])
+                pin.drive_low()  # active-low button to GND
+                time.sleep(0.1)
+                pin.drive_high()
+            elif words == ["quit"]:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=_commands, daemon=True).start()
+"""
+
+
+def pi_board_file(tmp_path, pcm, rate):
+    """A copy of boards/rpi-usb-audio.json whose sound device is the test's PCM."""
+    with open(os.path.join(ROOT, "boards", "rpi-usb-audio.json")) as f:
+        data = json.load(f)
+    data["audio"].update(input=pcm, output=pcm, rate=rate)
+    path = str(tmp_path / "board.json")
+    with open(path, "w") as f:
+        json.dump(data, f)
+    return path, data
+
+
+@pytest.mark.parametrize("pcm,rate", [("sipdoor_test_8k", 8000), ("sipdoor_test_48k", 48000)])
+def test_station_call_through_the_alsa_device(alsa, stack, tmp_path, pcm, rate):
+    """The station process on a Pi board (mock GPIO) whose sound card is the
+    test's ALSA PCM calls baresip on 127.0.0.1 for 3 s: baresip hears the
+    door's microphone (1000 Hz, the infile) and the door's speaker (the
+    ALSA output file) plays baresip's 440 Hz; at 48 kHz through
+    media/resample.py both ways."""
+    played_file, mic_file = alsa[pcm]
+    with open(mic_file, "wb") as f:  # longer than the call: the loop reads a frame every 20 ms
+        f.write(pack(tone(1000, rate, rate * 30)))
+    phone_tone = str(tmp_path / "phone-440.wav")
+    peers.write_tone_wav(phone_tone, 440, 30)
+    phone = stack(peers.Baresip("flat", audio_in_wav=phone_tone, record_wav=str(tmp_path / "phone-heard.wav")))
+    board_path, board = pi_board_file(tmp_path, pcm, rate)
+    path = config(tmp_path, targets=[phone.uri], codecs=["PCMU"])
+    data = json.load(open(path))
+    data["board"] = board_path
+    json.dump(data, open(path, "w"))
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(BUTTON_HOOK)
+    env = dict(os.environ, GPIOZERO_PIN_FACTORY="mock", PYTHONPATH=str(hook),
+               SIPDOOR_TEST_BUTTONS=json.dumps({"call": board["buttons"]["call"]["pin"]}),
+               ALSA_CONFIG_PATH=os.environ["ALSA_CONFIG_PATH"], JACK_NO_START_SERVER="1")
+    st = stack(Station("cpython", path, env=env))
+    ans, err, _ = tone_call(st, phone, 3)
+    assert ans["negotiated"]["codec"] == "PCMU"
+    assert "echo cancelling on" in err, err  # the board's echo_cancel "auto": speexdsp in the path
+    media = re.search(r"media ended: (\d+) packets in, (\d+) out, (\d+) lost", err)
+    assert media, err
+
+    sent = audiocheck.check_tone_samples(peers.read_wav(phone.recorded_wav())[0], 8000, 1000,
+                                         "what the phone heard (the door's ALSA microphone)")
+    with open(played_file, "rb") as f:
+        played = unpack(f.read())
+    heard = audiocheck.check_tone_samples(played, rate, 440, "what the door's ALSA speaker played")
+    assert sent["seconds"] > 2 and heard["seconds"] > 2
+    # One frame to the speaker and one from the microphone per tick of the
+    # call, as many as RTP packets sent: the `null` slave always has a frame
+    # and room, so a short capture file would mean ticks that sent silence.
+    frame = 160 * rate // 8000
+    captured = os.path.getsize(played_file.replace(".played.", ".captured.")) // 2
+    assert len(played) % frame == 0 and captured == len(played), (len(played), captured)
+    assert abs(len(played) // frame - int(media.group(2))) <= 2, (len(played) // frame, media.group(0))
+    print("%s: phone heard %r; door played %r; %s" % (pcm, sent, heard, media.group(0)))
