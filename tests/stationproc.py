@@ -3,7 +3,6 @@
 import atexit
 import json
 import os
-import socket
 import queue
 import shutil
 import subprocess
@@ -13,6 +12,7 @@ import tempfile
 import time
 
 from conftest import ROOT, venv_tool
+from peers import free_udp_port
 
 MAIN = os.path.join(ROOT, "firmware", "main.py")
 
@@ -44,14 +44,6 @@ def station_cmd(name, heap=None):
         return [venv_tool("python"), MAIN]
     main = os.path.join(compiled_firmware(), "main.py")
     return [venv_tool("micropython"), "-X", "heapsize=" + (heap or STATION_HEAP), main]
-
-
-def free_udp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def write_config(tmp_path, **overrides):

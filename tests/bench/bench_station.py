@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,17 +21,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(HERE))
+from peers import free_udp_port as free_port  # noqa: E402  (tests/peers.py: the tests' own helper)
 BIN = os.path.dirname(sys.executable)
 HEAP = "448K"  # the smallest heap calls were measured to run in (tests/test_sip_interop.py)
 IDLE_S = 5
-
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def cpu_seconds(pid):
