@@ -182,6 +182,18 @@ def interpolator_coefs():
     return _COEFS[1]
 
 
+def _shift_in(x, keep, src, n):
+    """The plain paths' history list: drop the oldest n samples, append the
+    n int16 LE samples of src (x holds keep + n samples)."""
+    for i in range(keep):
+        x[i] = x[n + i]
+    for i in range(n):
+        v = src[2 * i] | (src[2 * i + 1] << 8)
+        if v & 0x8000:
+            v -= 0x10000
+        x[keep + i] = v
+
+
 class Decimator:
     """48 kHz -> 8 kHz, frame_out samples out per call (RATIO times that in)."""
 
@@ -226,13 +238,7 @@ class Decimator:
         x = self._x
         h = self.h
         keep = TAPS - 1
-        for i in range(keep):
-            x[i] = x[nin + i]
-        for i in range(nin):
-            v = src[2 * i] | (src[2 * i + 1] << 8)
-            if v & 0x8000:
-                v -= 0x10000
-            x[keep + i] = v
+        _shift_in(x, keep, src, nin)
         mid = keep >> 1
         last = keep
         for k in range(self.frame_out):
@@ -316,13 +322,7 @@ class Interpolator:
             return self._numpy(src, dst)
         x = self._x
         keep = _PHASE_TAPS - 1
-        for i in range(keep):
-            x[i] = x[nin + i]
-        for i in range(nin):
-            v = src[2 * i] | (src[2 * i + 1] << 8)
-            if v & 0x8000:
-                v -= 0x10000
-            x[keep + i] = v
+        _shift_in(x, keep, src, nin)
         g = self.g
         o = 0
         for m in range(nin):
